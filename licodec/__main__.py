@@ -1,0 +1,3 @@
+from licodec.cli.main import entry_point
+
+entry_point()

@@ -1,0 +1,96 @@
+"""Latent codecs: the entropy layer that the transforms feed, composed rather than inherited.
+
+:class:`HyperpriorLatentCodec` codes a latent ``y`` with a mean-scale Gaussian whose
+parameters come from a hyper-latent ``z`` coded with a factorized prior (Minnen, Ballé,
+Toderici 2018, "Joint autoregressive and hierarchical priors for learned image
+compression", without the autoregressive part).
+
+The hyper-synthesis output chooses the CDF tables, so encoder and decoder must compute
+it identically. At compress/decompress time it runs in float64, which keeps a table
+choice from flipping on last-bit differences between CPU kernels or thread counts.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from licodec.entropy.models import FrozenEntropyBottleneck, FrozenGaussianConditional
+
+
+def ste_round(x: Tensor) -> Tensor:
+    """Round in the forward pass, identity gradient in the backward pass."""
+    return (torch.round(x) - x).detach() + x
+
+
+class HyperpriorLatentCodec(nn.Module):
+    """Mean-scale hyperprior over ``y``.
+
+    h_a: ``(B, M, h, w) -> (B, Nz, h/4, w/4)``; h_s: ``(B, Nz, h/4, w/4) -> (B, 2M, h, w)``
+    (scales then means along channels).
+    """
+
+    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int) -> None:
+        super().__init__()
+        self.h_a = h_a
+        self.h_s = h_s
+        self.z_model = FrozenEntropyBottleneck(z_channels)
+        self.y_model = FrozenGaussianConditional()
+        self._h_s64 = None
+
+    # -- training -----------------------------------------------------------------
+    def forward(self, y: Tensor) -> tuple[Tensor, dict]:
+        """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods."""
+        z = self.h_a(y)
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            z = z.float()
+            _, z_likelihoods = self.z_model(z)
+            medians = self.z_model.medians()
+            z_hat = ste_round(z - medians) + medians
+        params = self.h_s(z_hat)
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            scales, means = params.float().chunk(2, dim=1)
+            y = y.float()
+            _, y_likelihoods = self.y_model(y, scales, means)
+            y_hat = ste_round(y - means) + means
+        return y_hat, {"y": y_likelihoods, "z": z_likelihoods}
+
+    # -- coding -------------------------------------------------------------------
+    def freeze(self) -> None:
+        self.z_model.freeze()
+        self.y_model.freeze()
+        self._h_s64 = None
+
+    def _entropy_parameters(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
+        if self._h_s64 is None or self.training:
+            self._h_s64 = copy.deepcopy(self.h_s).double().eval()
+        with torch.no_grad():
+            scales, means = self._h_s64(z_hat.double()).chunk(2, dim=1)
+        return scales, means
+
+    def refresh(self) -> None:
+        """Drop cached copies made from the weights (call after loading new weights)."""
+        self._h_s64 = None
+
+    @torch.no_grad()
+    def compress(self, y: Tensor) -> tuple[dict, Tensor]:
+        """Code ``y`` ``(1, M, h, w)``; returns ``{"z": bytes, "y": bytes}`` and ``y_hat``."""
+        z = self.h_a(y)
+        z_bytes = self.z_model.compress_tensor(z)
+        medians = self.z_model.medians()
+        z_hat = torch.round(z - medians) + medians  # what the decoder will get back
+        scales, means = self._entropy_parameters(z_hat)
+        y64 = y.double()
+        y_bytes = self.y_model.compress_tensor(y64, scales, means)
+        y_hat = (torch.round(y64 - means) + means).float()
+        return {"z": z_bytes, "y": y_bytes}, y_hat
+
+    @torch.no_grad()
+    def decompress(self, streams: dict, z_shape: tuple, prefix: str = "") -> Tensor:
+        """Inverse of :meth:`compress`; ``z_shape`` is ``(1, Nz, h/4, w/4)``."""
+        z_hat = self.z_model.decompress_tensor(streams["z"], z_shape, name=prefix + "z")
+        scales, means = self._entropy_parameters(z_hat)
+        y_hat = self.y_model.decompress_tensor(streams["y"], scales, means, name=prefix + "y")
+        return y_hat.float()

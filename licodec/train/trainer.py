@@ -1,0 +1,179 @@
+"""Rate-distortion training for variable-rate codecs: resumable, bf16 where it helps.
+
+Loss per image: ``lambda(q) * 255^2 * MSE + bpp`` with a quality ``q`` drawn uniformly
+from the codec's continuous range for every image of every batch, so one run trains
+every quality. The entropy bottleneck's quantiles get their own auxiliary optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from licodec.errors import LicodecError
+from licodec.train.data import RandomCrops
+from licodec.zoo import create_model, export_weights
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "hyperprior-vr"
+    steps: int = 30000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 2e-4
+    aux_lr: float = 1e-3
+    warmup: int = 500
+    decay_from: float = 0.7  # cosine decay to 5% of lr over the last 30% of steps
+    clip: float = 1.0
+    bf16: bool = True
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 100
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    start = int(cfg.decay_from * cfg.steps)
+    if step < start:
+        return cfg.lr
+    t = (step - start) / max(cfg.steps - start, 1)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def rd_loss(model, out, x: torch.Tensor, quality: torch.Tensor) -> dict:
+    """Per-image RD loss averaged over the batch; also returns bpp and MSE (255 scale)."""
+    n_pixels = x.shape[-2] * x.shape[-1]
+    mse = (out.x_hat.float() - x).pow(2).flatten(1).mean(1)
+    bpp = out.bits / n_pixels
+    lam = torch.tensor([model.lambda_for_quality(float(q)) for q in quality])
+    loss = (lam * 255**2 * mse + bpp).mean()
+    return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean() * 255**2}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def command_line(cfg: dict) -> str:
+    """The ``licodec train`` command that reproduces a run of config ``cfg``."""
+    default = TrainConfig(data="", out="")
+    parts = ["licodec", "train", "--data", cfg["data"], "--out", cfg["out"]]
+    flags = {"model": "--model", "steps": "--steps", "batch": "--batch", "crop": "--crop", "lr": "--lr",
+             "seed": "--seed", "checkpoint_every": "--checkpoint-every"}
+    for key, flag in flags.items():
+        if cfg[key] != getattr(default, key) or key == "steps":
+            parts += [flag, str(cfg[key])]
+    if not cfg["bf16"]:
+        parts.append("--no-bf16")
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def train(cfg: TrainConfig, resume: bool = True) -> Path:
+    """Train ``cfg.model`` from scratch (or resume ``cfg.out``); export weights at the end."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, pretrained=False).train()
+    model = model.to(memory_format=torch.channels_last)
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
+    step, wall = 0, 0.0
+    ckpt_path = out / CHECKPOINT
+    if resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt["train_config"]["model"] != cfg.model:
+            raise LicodecError(f"{ckpt_path} trains {ckpt['train_config']['model']!r}, not {cfg.model!r}")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        aux_opt.load_state_dict(ckpt["aux_opt"])
+        step, wall = ckpt["step"], ckpt["wall"]
+        torch.set_rng_state(ckpt["torch_rng"])
+    data = RandomCrops(cfg.data, cfg.crop, seed=cfg.seed + step)
+    lo, hi = model.quality_range
+    log = open(out / "log.jsonl", "a")
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", mininterval=5, dynamic_ncols=True)
+    running = {}
+    t0 = time.time() - wall
+
+    def checkpoint() -> None:
+        _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                      "step": step, "wall": time.time() - t0, "train_config": asdict(cfg),
+                      "torch_rng": torch.get_rng_state()}, ckpt_path)
+
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = learning_rate(cfg, step)
+        x = data.batch(cfg.batch).contiguous(memory_format=torch.channels_last)
+        quality = torch.empty(cfg.batch).uniform_(lo, hi)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            out_ = model(x, quality)
+        terms = rd_loss(model, out_, x, quality)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
+        opt.step()
+        aux_loss = model.latent.z_model.loss()
+        aux_opt.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        aux_opt.step()
+        step += 1
+        for k, v in terms.items():
+            v = float(v.detach())
+            running[k] = 0.98 * running.get(k, v) + 0.02 * v
+        psnr = 10 * math.log10(255**2 / max(running["mse"], 1e-9))
+        bar.update(1)
+        bar.set_postfix(loss=f"{running['loss']:.3f}", bpp=f"{running['bpp']:.3f}", psnr=f"{psnr:.2f}", refresh=False)
+        if step % cfg.log_every == 0:
+            log.write(json.dumps({"step": step, "wall": round(time.time() - t0, 1), "loss": running["loss"],
+                                  "bpp": running["bpp"], "psnr": psnr, "aux": float(aux_loss),
+                                  "lr": learning_rate(cfg, step)}) + "\n")
+            log.flush()
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint()
+    bar.close()
+    log.close()
+    return export(out)
+
+
+def export(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Export a run's checkpoint as shipped weights (safetensors + config + training record)."""
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT
+    if not ckpt_path.is_file():
+        raise LicodecError(f"no checkpoint in {run_dir}")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    cfg = ckpt["train_config"]
+    model = create_model(cfg["model"], pretrained=False)
+    model.load_state_dict(ckpt["model"])
+    record = {
+        "command": command_line(cfg),
+        "data": cfg["data"],
+        "steps": ckpt["step"],
+        "planned_steps": cfg["steps"],
+        "batch": cfg["batch"],
+        "crop": cfg["crop"],
+        "wall_time_s": round(ckpt["wall"], 1),
+        "train_config": cfg,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    return export_weights(model, cfg["model"], out_dir or (run_dir / "export"), training=record)

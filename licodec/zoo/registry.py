@@ -1,0 +1,157 @@
+"""One registry: the single source of codec names for the zoo, the CLI, bitstreams and tests.
+
+A codec registers a builder with :func:`register_model` (as timm does); everything else
+asks :func:`create_model`, :func:`list_models` or :func:`get_entry`. A bitstream's codec
+id is a registry name.
+
+Shipped weights live in ``licodec/zoo/weights/<name>/``: ``model.safetensors`` and
+``config.json`` (the frozen config dataclass, the SHA-256 of the weights file, and the
+training record). The hash is checked on every load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from licodec.errors import LicodecError, WeightsError
+
+WEIGHTS_ROOT = Path(__file__).parent / "weights"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable  # config -> nn.Module
+    config_cls: type
+    description: str
+
+    @property
+    def weights_dir(self) -> Path:
+        return WEIGHTS_ROOT / self.name
+
+    @property
+    def has_weights(self) -> bool:
+        return (self.weights_dir / WEIGHTS_FILE).is_file() and (self.weights_dir / CONFIG_FILE).is_file()
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+DEFAULT_MODEL = "hyperprior-vr"
+
+
+def register_model(name: str, config_cls: type, description: str = ""):
+    """Decorator: register ``builder(config) -> codec`` under ``name``."""
+
+    def wrap(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"codec {name!r} is registered twice")
+        _REGISTRY[name] = ModelEntry(name, builder, config_cls, description)
+        return builder
+
+    return wrap
+
+
+def _ensure_builtin() -> None:
+    import licodec.zoo.models  # noqa: F401  (registers the built-in codecs)
+
+
+def list_models() -> list[str]:
+    _ensure_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    _ensure_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise LicodecError(f"unknown codec {name!r} (known: {known})") from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_weights_config(weights_dir: Path) -> dict:
+    try:
+        return json.loads((Path(weights_dir) / CONFIG_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"cannot read {Path(weights_dir) / CONFIG_FILE}: {e}") from None
+
+
+def load_weights(model: torch.nn.Module, weights_dir: Path, expected_sha256: str) -> str:
+    """Load ``model.safetensors`` from ``weights_dir`` into ``model`` after checking its SHA-256."""
+    path = Path(weights_dir) / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise WeightsError(f"weights {path} do not match their recorded SHA-256 (got {actual[:16]}…, expected {expected_sha256[:16]}…)")
+    state = load_file(str(path))
+    for module_name, module in model.named_modules():
+        if hasattr(module, "resize_table_buffers"):
+            module.resize_table_buffers(state, module_name + "." if module_name else "")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"weights {path} do not fit the codec: {str(e).splitlines()[0]}") from None
+    if hasattr(model, "refresh"):
+        model.refresh()
+    return actual
+
+
+def create_model(name: str = DEFAULT_MODEL, pretrained: bool = True, weights_dir: str | Path | None = None,
+                 config=None) -> torch.nn.Module:
+    """Build the codec ``name``; with ``pretrained`` load its shipped (or ``weights_dir``) weights.
+
+    The config comes from the weights' ``config.json`` when weights are loaded (never from
+    tensor shapes), else from ``config`` or the config class's defaults.
+    """
+    entry = get_entry(name)
+    if not pretrained:
+        model = entry.builder(config or entry.config_cls())
+        model.codec_id = name
+        return model.eval()
+    wdir = Path(weights_dir) if weights_dir else entry.weights_dir
+    if not (wdir / CONFIG_FILE).is_file():
+        raise WeightsError(f"no weights for codec {name!r} in {wdir}")
+    meta = read_weights_config(wdir)
+    if meta.get("codec") != name:
+        raise WeightsError(f"weights in {wdir} are for codec {meta.get('codec')!r}, not {name!r}")
+    model = entry.builder(entry.config_cls.from_dict(meta["config"]))
+    sha = load_weights(model, wdir, meta["sha256"])
+    model.codec_id = name
+    model.weights_sha256 = sha[:16]
+    return model.eval()
+
+
+def export_weights(model: torch.nn.Module, name: str, out_dir: str | Path, training: dict | None = None) -> Path:
+    """Freeze the entropy tables and write ``model.safetensors`` + ``config.json`` to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.freeze()
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tmp = out / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"codec": name})
+    tmp.replace(out / WEIGHTS_FILE)
+    meta = {
+        "codec": name,
+        "config": model.config.to_dict(),
+        "sha256": sha256_file(out / WEIGHTS_FILE),
+        "training": training or {},
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    return out
