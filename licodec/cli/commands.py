@@ -201,6 +201,7 @@ def _train(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    p.add_argument("--init", default="", help="start from these weights (zoo name or weights folder), not random")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -212,7 +213,7 @@ def _train(sub) -> None:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
         cfg = TrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps, batch=args.batch,
                           crop=args.crop, lr=args.lr, bf16=args.bf16, seed=args.seed,
-                          checkpoint_every=args.checkpoint_every)
+                          checkpoint_every=args.checkpoint_every, init=args.init)
         path = train(cfg, resume=not args.restart)
         print(f"exported weights to {path}")
         return 0

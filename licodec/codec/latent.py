@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from licodec.entropy.models import FrozenEntropyBottleneck, FrozenGaussianConditional
+from licodec.entropy.models import FrozenEntropyBottleneck, FrozenGaussianConditional, default_scale_table
 
 
 def ste_round(x: Tensor) -> Tensor:
@@ -32,12 +32,12 @@ class HyperpriorLatentCodec(nn.Module):
     (scales then means along channels).
     """
 
-    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int) -> None:
+    def __init__(self, h_a: nn.Module, h_s: nn.Module, z_channels: int, scale_table: list[float] | None = None) -> None:
         super().__init__()
         self.h_a = h_a
         self.h_s = h_s
         self.z_model = FrozenEntropyBottleneck(z_channels)
-        self.y_model = FrozenGaussianConditional()
+        self.y_model = FrozenGaussianConditional(scale_table or default_scale_table())
         self._h_s64 = None
 
     # -- training -----------------------------------------------------------------

@@ -28,6 +28,18 @@ EntropyBottleneck = compressai_core().EntropyBottleneck
 GaussianConditional = compressai_core().GaussianConditional
 
 TABLE_BUFFERS = ("_offset", "_quantized_cdf", "_cdf_length")
+# buffers that freeze() derives from the parameters and the config; training state can drop them
+DERIVED_BUFFERS = TABLE_BUFFERS + ("tables_fingerprint", "scale_table")
+
+
+def load_trainable_state(model, state: dict) -> None:
+    """Load a training checkpoint's state into ``model``, ignoring derived entropy-table buffers
+    (they are rebuilt by ``freeze()`` and may come from another table layout)."""
+    state = {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k.rsplit(".", 1)[-1] not in DERIVED_BUFFERS]
+    if missing or unexpected:
+        raise RuntimeError(f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
 
 
 def default_scale_table(min_scale: float = 0.11, max_scale: float = 256.0, levels: int = 64) -> list[float]:

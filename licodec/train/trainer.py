@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from licodec.entropy.models import load_trainable_state
 from licodec.errors import LicodecError
 from licodec.train.data import RandomCrops
 from licodec.zoo import create_model, export_weights
@@ -42,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 100
+    init: str = ""  # start from these weights (a zoo name or a weights folder) instead of random
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -75,9 +77,9 @@ def command_line(cfg: dict) -> str:
     default = TrainConfig(data="", out="")
     parts = ["licodec", "train", "--data", cfg["data"], "--out", cfg["out"]]
     flags = {"model": "--model", "steps": "--steps", "batch": "--batch", "crop": "--crop", "lr": "--lr",
-             "seed": "--seed", "checkpoint_every": "--checkpoint-every"}
+             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "init": "--init"}
     for key, flag in flags.items():
-        if cfg[key] != getattr(default, key) or key == "steps":
+        if cfg.get(key, getattr(default, key)) != getattr(default, key) or key == "steps":
             parts += [flag, str(cfg[key])]
     if not cfg["bf16"]:
         parts.append("--no-bf16")
@@ -89,7 +91,11 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, pretrained=False).train()
+    if cfg.init:
+        weights_dir = cfg.init if Path(cfg.init).is_dir() else None
+        model = create_model(cfg.model, pretrained=True, weights_dir=weights_dir).train()
+    else:
+        model = create_model(cfg.model, pretrained=False).train()
     model = model.to(memory_format=torch.channels_last)
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
@@ -101,7 +107,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt["train_config"]["model"] != cfg.model:
             raise LicodecError(f"{ckpt_path} trains {ckpt['train_config']['model']!r}, not {cfg.model!r}")
-        model.load_state_dict(ckpt["model"])
+        load_trainable_state(model, ckpt["model"])
         opt.load_state_dict(ckpt["opt"])
         aux_opt.load_state_dict(ckpt["aux_opt"])
         step, wall = ckpt["step"], ckpt["wall"]
@@ -162,7 +168,7 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = ckpt["train_config"]
     model = create_model(cfg["model"], pretrained=False)
-    model.load_state_dict(ckpt["model"])
+    load_trainable_state(model, ckpt["model"])
     record = {
         "command": command_line(cfg),
         "data": cfg["data"],
