@@ -31,6 +31,12 @@ def test_shipped_weights_match_their_hash_and_tables_are_frozen(name):
     assert meta["training"]["steps"] > 0 and "command" in meta["training"]
 
 
+# Real bytes may fall slightly below the estimate, for two reasons: the coder's pmfs are the
+# model's quantized to 16-bit frequencies, and the estimate floors an outlier's likelihood at
+# 1e-9 (30 bits) where the coder escape-codes it in fewer. Seen on Kodak: at most 0.25% below.
+CDF_QUANTIZATION = 0.995
+
+
 def _information_bound(codec, path, quality):
     x = read_image(path).tensor()
     estimate = codec.estimate_bits(x, quality)
@@ -41,7 +47,7 @@ def _information_bound(codec, path, quality):
 @pytest.mark.parametrize("quality", [1.0, 4.0, 8.0])
 def test_information_bound_on_sample(shipped, quality):
     estimate, real_bits, header = _information_bound(shipped, SAMPLE, quality)
-    assert real_bits >= estimate
+    assert real_bits >= CDF_QUANTIZATION * estimate
     assert real_bits <= 1.01 * estimate + 8 * 16  # 1% plus the rANS flush words
     assert header < 64
 
@@ -52,7 +58,7 @@ def test_information_bound_on_kodak(shipped, kodak, quality):
     total_est = total_real = 0
     for path in kodak:
         estimate, real_bits, _ = _information_bound(shipped, path, quality)
-        assert real_bits >= estimate, path.name
+        assert real_bits >= CDF_QUANTIZATION * estimate, path.name
         total_est += estimate
         total_real += real_bits
     assert total_real <= 1.01 * total_est + 8 * 16 * len(kodak)

@@ -134,11 +134,14 @@ class VariableRateHyperprior(nn.Module):
         return log_g.exp()[..., None, None], log_ig.exp()[..., None, None]
 
     # -- training -----------------------------------------------------------------
-    def forward(self, x: Tensor, quality) -> CodecOutput:
-        """``x``: ``(B, 3, H, W)`` in [0, 1] with ``H, W`` multiples of 64; ``quality``: float or ``(B,)``."""
+    def forward(self, x: Tensor, quality, coded_scales: bool = False) -> CodecOutput:
+        """``x``: ``(B, 3, H, W)`` in [0, 1] with ``H, W`` multiples of 64; ``quality``: float or ``(B,)``.
+
+        ``coded_scales``: rate from the CDF tables' scales (what compress codes with), for estimates.
+        """
         gain, inv_gain = self._gains(quality_tensor(quality, x.shape[0]).to(x.device))
         y = self.g_a(x) * gain
-        y_hat, likelihoods = self.latent(y)
+        y_hat, likelihoods = self.latent(y, coded_scales=coded_scales)
         x_hat = self.g_s(y_hat * inv_gain)
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
         return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits)
@@ -176,14 +179,15 @@ class VariableRateHyperprior(nn.Module):
     @torch.no_grad()
     def estimate_bits(self, x: Tensor, quality: float) -> float:
         """The model's estimate of the payload size in bits for ``x`` ``(1, 3, H, W)``:
-        ``-log2`` likelihoods of the rounded latents, tile by tile as :meth:`compress` codes them."""
+        ``-log2`` likelihoods of the rounded latents under the distributions the coder uses
+        (table scales), tile by tile as :meth:`compress` codes them."""
         was_training = self.training
         self.eval()
         try:
             total = 0.0
             for top, left, th, tw in tiles(*x.shape[-2:], self.config.tile):
                 padded, _ = pad_to_multiple(x[..., top : top + th, left : left + tw], self.stride)
-                total += float(self.forward(padded, quality).bits.sum())
+                total += float(self.forward(padded, quality, coded_scales=True).bits.sum())
             return total
         finally:
             self.train(was_training)

@@ -41,8 +41,12 @@ class HyperpriorLatentCodec(nn.Module):
         self._h_s64 = None
 
     # -- training -----------------------------------------------------------------
-    def forward(self, y: Tensor) -> tuple[Tensor, dict]:
-        """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods."""
+    def forward(self, y: Tensor, coded_scales: bool = False) -> tuple[Tensor, dict]:
+        """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods.
+
+        With ``coded_scales`` the likelihoods of ``y`` use the scales of the CDF tables the
+        coder picks (each scale rounded up to its table), i.e. the distribution really coded.
+        """
         z = self.h_a(y)
         with torch.autocast(device_type=y.device.type, enabled=False):
             z = z.float()
@@ -52,6 +56,8 @@ class HyperpriorLatentCodec(nn.Module):
         params = self.h_s(z_hat)
         with torch.autocast(device_type=y.device.type, enabled=False):
             scales, means = params.float().chunk(2, dim=1)
+            if coded_scales:
+                scales = self.y_model.scale_table[self.y_model.table_indexes(scales).long()]
             y = y.float()
             _, y_likelihoods = self.y_model(y, scales, means)
             y_hat = ste_round(y - means) + means
