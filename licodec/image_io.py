@@ -32,7 +32,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from licodec.entropy.container import MAX_PIXELS
-from licodec.errors import LicodecError
+from licodec.errors import BitstreamError, LicodecError
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
@@ -126,8 +126,6 @@ def encode_alpha(alpha: np.ndarray) -> bytes:
 
 
 def decode_alpha(data: bytes, height: int, width: int) -> np.ndarray:
-    from licodec.errors import BitstreamError
-
     try:
         raw = zlib.decompressobj().decompress(data, height * width + 1)
     except zlib.error:

@@ -2,11 +2,9 @@
 
 import shutil
 
-import numpy as np
 import pytest
 from PIL import Image
 
-import licodec
 from conftest import SAMPLE
 from licodec.cli.main import main
 from licodec.entropy.container import FORMAT_VERSION, Bitstream

@@ -1,6 +1,5 @@
 """Registry-driven smoke tests: every registered codec, untrained, through the whole protocol."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -10,7 +10,6 @@ import torch
 
 import licodec
 from conftest import REPO, SAMPLE
-from licodec.entropy.container import Bitstream
 from licodec.eval.metrics import psnr
 from licodec.image_io import read_image
 from licodec.zoo import get_entry, list_models

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -23,11 +22,9 @@ def test_train_resume_export(tmp_path, rng):
     first = torch.load(run / "checkpoint.pt", weights_only=False)
     assert first["step"] == 2
     assert main(args + ["--steps", "4"]) == 0  # resumes at step 2
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 4
     meta = json.loads((run / "export" / "config.json").read_text())
     assert meta["training"]["steps"] == 4 and meta["training"]["command"].startswith("licodec train")
-    assert isinstance(log, list)
     codec = create_model("hyperprior-vr", weights_dir=run / "export")
     x = torch.rand(1, 3, 20, 30)
     assert codec.decompress(codec.compress(x, 2.0)).shape == x.shape
