@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.licodec-installed
 
-.PHONY: demo test test-all bench clean-venv
+.PHONY: demo test test-all bench results clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kodak_rd.py
 	$(BIN)/python benchmarks/speed.py
 	$(BIN)/python benchmarks/memory.py
+
+results: $(STAMP)
+	$(BIN)/python benchmarks/results_page.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -236,4 +236,6 @@ def _export(sub) -> None:
     p.set_defaults(run=run)
 
 
-REGISTRARS = [_encode, _decode, _info, _models, _demo, _train, _export]
+from licodec.cli.eval_commands import REGISTRARS as _EVAL  # noqa: E402
+
+REGISTRARS = [_encode, _decode, _info, _models, _demo, _train, _export, *_EVAL]

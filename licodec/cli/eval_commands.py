@@ -1,0 +1,187 @@
+"""Evaluation sub-commands: ``eval``, ``bdrate``, ``plot``, ``datasets``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from licodec.errors import LicodecError
+
+DEFAULT_ANCHORS = ["jpeg420", "webp"]
+
+
+def _quality_spec(text: str) -> tuple[str, tuple[float, ...]]:
+    name, sep, values = text.partition("=")
+    try:
+        qs = tuple(float(v) for v in values.split(",") if v.strip())
+    except ValueError:
+        qs = ()
+    if not sep or not name or not qs:
+        raise argparse.ArgumentTypeError(f"expected CODEC=Q1,Q2,... (e.g. jpeg420=10,50,90), got {text!r}")
+    return name, qs
+
+
+def _print_warnings(messages) -> None:
+    for m in dict.fromkeys(messages):
+        print(f"licodec: warning: {m}", file=sys.stderr)
+
+
+def _eval(sub) -> None:
+    p = sub.add_parser("eval", help="measure RD curves of licodec and classic codecs on a test set",
+                       description="Encode every image at every quality with each codec, measure bpp from the "
+                                   "real bytes and distortion on the 8-bit decoded image; write per_image.csv and "
+                                   "one CompressAI-format JSON per codec. Rerun the same command to resume.")
+    p.add_argument("dataset", help="kodak, clic-pro-valid, clic-pro-test, tecnick, or a folder of images")
+    p.add_argument("--root", help="folder holding the named dataset (default: $LICODEC_DATA/NAME)")
+    p.add_argument("-c", "--codecs", nargs="+", default=None,
+                   help="licodec models and classic codecs (jpeg420 jpeg444 webp avif avif444 jpeg2000); "
+                        "default: the default model, jpeg420 and webp")
+    p.add_argument("-q", "--quality", type=_quality_spec, action="append", default=[], metavar="CODEC=Q1,Q2",
+                   help="qualities for one codec (repeatable); default: each codec's own sweep")
+    p.add_argument("-m", "--metrics", nargs="*", default=["ms-ssim"],
+                   help="besides PSNR (RGB and Y): ms-ssim haarpsi lpips lpips-vgg dists (default: ms-ssim); "
+                        "LPIPS/DISTS need local backbone files (--weights-dir)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N images")
+    p.add_argument("-o", "--out", help="results folder (default: licodec-eval/DATASET)")
+    p.add_argument("--weights-dir", help="folder with torchvision backbone files for LPIPS/DISTS")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def run(args) -> int:
+        from licodec.eval.datasets import load_dataset
+        from licodec.eval.report import bd_table
+        from licodec.eval.results import load_curve
+        from licodec.eval.runner import evaluate
+        from licodec.zoo import DEFAULT_MODEL
+
+        if args.jobs < 1:
+            raise LicodecError("--jobs must be at least 1")
+        if args.limit < 0:
+            raise LicodecError("--limit must be positive")
+        dataset = load_dataset(args.dataset, args.root, limit=args.limit)
+        codecs = args.codecs or [DEFAULT_MODEL] + DEFAULT_ANCHORS
+        qualities = dict(args.quality)
+        unknown = [n for n in qualities if n not in codecs]
+        if unknown:
+            raise LicodecError(f"--quality names {unknown[0]!r}, which is not among the codecs evaluated")
+        out = Path(args.out) if args.out else Path("licodec-eval") / dataset.name
+        print(f"licodec eval: {dataset.label} from {dataset.root}; codecs {', '.join(codecs)}; "
+              f"metrics psnr-rgb, psnr-y{''.join(', ' + m for m in args.metrics)}; {args.jobs} process(es)")
+        written = evaluate(dataset, codecs, out, qualities, tuple(args.metrics), args.jobs, args.weights_dir,
+                           progress=not args.no_progress)
+        curves = [load_curve(path) for path in written.values()]
+        for c in curves:
+            pts = " ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(c.bpp, c.results["psnr-rgb"]))
+            print(f"{c.name}: bpp/PSNR {pts}")
+        if len(curves) > 1:
+            print()
+            print(bd_table(curves, ["psnr-rgb", "ms-ssim-rgb"], test=curves[0]))
+        print(f"results in {out}/ ({', '.join(p.name for p in written.values())}, per_image.csv)")
+        return 0
+
+    p.set_defaults(run=run)
+
+
+def _bdrate(sub) -> None:
+    p = sub.add_parser("bdrate", help="Bjøntegaard delta rate of results JSON files against an anchor",
+                       description="BD-rate (and BD-quality) of each TEST curve against the ANCHOR curve, from "
+                                   "results JSON files (licodec eval's or CompressAI's format).")
+    p.add_argument("anchor", help="anchor results JSON")
+    p.add_argument("tests", nargs="+", help="results JSON files to compare with the anchor")
+    p.add_argument("--metric", default="psnr", help="psnr (RGB), psnr-y, ms-ssim (in dB), haarpsi, lpips, lpips-vgg, dists")
+    p.add_argument("--method", default="pchip", choices=["pchip", "akima", "cubic"],
+                   help="interpolation (default pchip, as in the JVET/JCT-VC common test conditions)")
+
+    def run(args) -> int:
+        from licodec.eval.report import bd_figures
+        from licodec.eval.results import load_curve, metric_key
+
+        key = metric_key(args.metric)
+        anchor = load_curve(args.anchor)
+        tests = [load_curve(t) for t in args.tests]
+        unit = "dB" if key in ("psnr-rgb", "psnr-y", "ms-ssim-rgb") else ""
+        for t in tests:
+            rate, dist, notes = bd_figures(anchor, t, key, args.method)
+            _print_warnings(notes)
+            print(f"{t.name} vs {anchor.name} ({key}, {args.method}): BD-rate {rate:+.2f} %, "
+                  f"BD-{key} {dist:+.3f}{(' ' + unit) if unit else ''}")
+        return 0
+
+    p.set_defaults(run=run)
+
+
+def _plot(sub) -> None:
+    p = sub.add_parser("plot", help="plot RD curves from results JSON files and print a BD-rate table")
+    p.add_argument("curves", nargs="+", help="results JSON files (licodec eval's or CompressAI's format)")
+    p.add_argument("-o", "--output", required=True, help="figure file (.png, .pdf or .svg)")
+    p.add_argument("--metrics", nargs="+", default=["psnr", "ms-ssim"], help="panels (default: psnr ms-ssim)")
+    p.add_argument("--anchor", help="BD-rates of every curve against this file (default: the first)")
+    p.add_argument("--test", help="instead, BD-rates of this file against every other curve")
+    p.add_argument("--method", default="pchip", choices=["pchip", "akima", "cubic"])
+    p.add_argument("--table", help="markdown table file (default: the figure's name with .md)")
+    p.add_argument("--title", default="")
+    p.add_argument("--max-bpp", type=float, default=None, help="crop the rate axis at this bpp")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+
+    def run(args) -> int:
+        from licodec.eval.report import bd_table, plot_curves
+        from licodec.eval.results import load_curve, metric_key
+        from licodec.image_io import atomic_write
+
+        keys = [metric_key(m) for m in args.metrics]
+        paths = list(dict.fromkeys(args.curves))
+        curves = [load_curve(c) for c in paths]
+
+        def pick(option: str | None):
+            if option is None:
+                return None
+            if option not in paths:
+                raise LicodecError(f"{option} is not among the curves given")
+            return curves[paths.index(option)]
+
+        if args.anchor and args.test:
+            raise LicodecError("give --anchor or --test, not both")
+        out = Path(args.output)
+        table_path = Path(args.table) if args.table else out.with_suffix(".md")
+        for path in (out, table_path):
+            if path.exists() and not args.force:
+                raise LicodecError(f"{path} exists; use --force to overwrite it")
+        anchor, test = pick(args.anchor), pick(args.test)
+        table = bd_table(curves, keys, anchor=anchor, test=test, method=args.method) if len(curves) > 1 else ""
+        plot_curves(curves, keys, out, title=args.title, force=args.force, max_bpp=args.max_bpp)
+        if table:
+            atomic_write(table_path, table.encode(), force=args.force)
+            print(table)
+            print(f"wrote {out} and {table_path}")
+        else:
+            print(f"wrote {out}")
+        return 0
+
+    p.set_defaults(run=run)
+
+
+def _datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="list the standard test sets, or download one (needs internet)")
+    p.add_argument("action", nargs="?", choices=["list", "download"], default="list")
+    p.add_argument("name", nargs="?", help="dataset to download")
+    p.add_argument("--root", help="destination (default: $LICODEC_DATA/NAME)")
+
+    def run(args) -> int:
+        from licodec.eval.datasets import DATASETS, default_root, download_dataset
+
+        if args.action == "list":
+            for info in DATASETS.values():
+                count = f"{info.count} images" if info.count else "image count not fixed"
+                print(f"{info.name}: {info.title}, {count}; {info.homepage}; default folder {default_root(info.name)}")
+            return 0
+        if not args.name:
+            raise LicodecError("which dataset? e.g. `licodec datasets download kodak`")
+        ds = download_dataset(args.name, args.root)
+        print(f"{ds.label} in {ds.root}")
+        return 0
+
+    p.set_defaults(run=run)
+
+
+REGISTRARS = [_eval, _bdrate, _plot, _datasets]
