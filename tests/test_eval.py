@@ -36,8 +36,8 @@ def test_any_folder_is_a_dataset(tmp_path, rng):
 def test_named_dataset_is_labelled_by_what_it_holds(shared_data):
     assert load_dataset("kodak", shared_data / "kodak").label == "Kodak (24)"
     assert load_dataset("kodak", shared_data / "kodak", limit=3).label == "Kodak (3 of 24 images)"
-    clic = load_dataset("clic-pro-valid", shared_data / "clic")
-    assert clic.label == "CLIC 2020 professional validation (8 of 41 images)"
+    # the shared CLIC images mix splits: evaluated as a plain folder, named by what they are
+    assert load_dataset(shared_data / "clic").label == "clic (8)"
 
 
 @pytest.mark.parametrize("make,match", [
