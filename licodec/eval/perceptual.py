@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import math
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
@@ -142,10 +141,9 @@ def ms_ssim(ref: np.ndarray, dist: np.ndarray) -> float:
 
 def ms_ssim_db(value: float) -> float:
     """MS-SSIM in decibels, ``-10 * log10(1 - value)``; ``inf`` when ``value >= 1``."""
-    value = float(value)
-    if value >= 1.0:
-        return math.inf
-    return -10.0 * math.log10(1.0 - value)
+    from licodec.eval.results import to_db
+
+    return to_db("ms-ssim-rgb", [float(value)])[0]
 
 
 # --------------------------------------------------------------------------- HaarPSI

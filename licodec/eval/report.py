@@ -73,9 +73,6 @@ def plot_curves(curves: list[Curve], keys: list[str], out: str | Path, title: st
     """One panel per metric in ``keys`` (those some curve has): quality against bpp, each curve
     as a line with markers (dashed when its name says "published"). ``max_bpp`` crops the
     rate axis (each curve keeps its first point beyond it). Written atomically."""
-    import os
-
-    os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -82,6 +82,7 @@ def run_unit(unit: Unit, metrics: tuple[str, ...], weights_dir: str | None) -> l
     except LicodecError as e:
         raise LicodecError(f"{unit.name}: {e}") from None
     h, w = rgb.shape[:2]
+    version = unit.codec.version()
     rows = []
     for q in unit.qualities:
         try:
@@ -92,7 +93,7 @@ def run_unit(unit: Unit, metrics: tuple[str, ...], weights_dir: str | None) -> l
             t2 = time.perf_counter()
             if decoded.shape != rgb.shape:
                 raise LicodecError(f"decoded shape {decoded.shape} differs from the source {rgb.shape}")
-            row = {"image": unit.name, "codec": unit.codec.name, "version": unit.codec.version(),
+            row = {"image": unit.name, "codec": unit.codec.name, "version": version,
                    "quality": q, "width": w, "height": h, "bytes": len(data), "bpp": 8 * len(data) / (w * h),
                    "psnr-rgb": psnr(rgb, decoded), "psnr-y": psnr_y(rgb, decoded)}
             for m in metrics:
