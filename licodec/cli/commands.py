@@ -200,20 +200,39 @@ def _train(sub) -> None:
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in fp32")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=100, help="steps between lines of RUN/log.jsonl")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
-    p.add_argument("--init", default="", help="start from these weights (zoo name or weights folder), not random")
+    p.add_argument("--init", default="", help="start from these weights (zoo name or weights folder), not random; "
+                   "another codec's weights are grown into --model where it supports that (feds-teacher from hyperprior-vr)")
+    d = p.add_argument_group("distillation (FEDS)", "with --teacher: feature alignment, then entropy-weighted "
+                             "channel distillation, then rate-distortion fine-tuning for the remaining steps")
+    d.add_argument("--teacher", default="", help="teacher codec (zoo name or weights folder)")
+    d.add_argument("--align-steps", type=int, default=0, help="stage 1 length (steps)")
+    d.add_argument("--channel-steps", type=int, default=0, help="stage 2 length (steps)")
+    d.add_argument("--align-weight", type=float, default=1.0, help="weight of the feature-alignment loss")
+    d.add_argument("--channel-weight", type=float, default=1.0, help="weight of the channel-distillation loss")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
         from licodec.zoo import get_entry
 
         get_entry(args.model)
-        for name in ("steps", "batch", "crop", "checkpoint_every"):
+        for name in ("steps", "batch", "crop", "checkpoint_every", "log_every"):
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("align_steps", "channel_steps", "align_weight", "channel_weight"):
+            if getattr(args, name) < 0:
+                raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
+        if (args.align_steps or args.channel_steps) and not args.teacher:
+            raise LicodecError("--align-steps/--channel-steps need a --teacher")
+        if args.teacher:
+            get_entry(args.teacher) if not Path(args.teacher).is_dir() else None
         cfg = TrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps, batch=args.batch,
                           crop=args.crop, lr=args.lr, bf16=args.bf16, seed=args.seed,
-                          checkpoint_every=args.checkpoint_every, init=args.init)
+                          checkpoint_every=args.checkpoint_every, log_every=args.log_every, init=args.init,
+                          teacher=args.teacher,
+                          align_steps=args.align_steps, channel_steps=args.channel_steps,
+                          align_weight=args.align_weight, channel_weight=args.channel_weight)
         path = train(cfg, resume=not args.restart)
         print(f"exported weights to {path}")
         return 0
@@ -225,11 +244,13 @@ def _export(sub) -> None:
     p = sub.add_parser("export", help="export a training run's checkpoint as zoo weights")
     p.add_argument("run_dir", help="the --out folder of `licodec train`")
     p.add_argument("-o", "--output", help="folder for model.safetensors + config.json (default RUN_DIR/export)")
+    p.add_argument("--half", action="store_true", help="store parameters as float16 (rounded before the "
+                   "entropy tables are frozen, so the shipped model is exactly the one evaluated)")
 
     def run(args) -> int:
         from licodec.train.trainer import export
 
-        path = export(args.run_dir, args.output)  # keeps the training command recorded in the checkpoint
+        path = export(args.run_dir, args.output, half=args.half)  # keeps the training command recorded in the checkpoint
         print(f"exported weights to {path}")
         return 0
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -22,11 +22,13 @@ class CodecOutput:
     x_hat: reconstruction, ``(B, 3, H, W)``, nominally in [0, 1] (not clamped).
     likelihoods: per-latent likelihoods, name -> tensor of that latent's shape, in (0, 1].
     bits: estimated bits per image, ``(B,)``, the sum of ``-log2`` likelihoods.
+    features: intermediate features by name, only when asked for (distillation).
     """
 
     x_hat: Tensor
     likelihoods: dict
     bits: Tensor
+    features: dict = field(default_factory=dict)
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:

@@ -69,6 +69,19 @@ def _deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspos
     return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1)
 
 
+def hyper_transforms(N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """Mean-scale hyper-analysis ``(B, M, h, w) -> (B, N, h/4, w/4)`` and hyper-synthesis
+    ``(B, N, h/4, w/4) -> (B, 2M, h, w)`` (scales, then means) of Minnen et al. 2018."""
+    h_a = nn.Sequential(
+        _conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), _conv(N, N), nn.LeakyReLU(inplace=True), _conv(N, N)
+    )
+    h_s = nn.Sequential(
+        _deconv(N, M), nn.LeakyReLU(inplace=True), _deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
+        _conv(M * 3 // 2, M * 2, 3, 1),
+    )
+    return h_a, h_s
+
+
 class VariableRateHyperprior(nn.Module):
     """Mean-scale hyperprior with continuous quality (see module docstring for papers).
 
@@ -86,26 +99,31 @@ class VariableRateHyperprior(nn.Module):
         self.codec_id = "hyperprior-vr"
         self.weights_sha256 = "0" * 16
         N, M, Q = config.N, config.M, config.num_qualities
-        self.g_a = nn.Sequential(
-            _conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, N), GDN(N), _conv(N, M)
-        )
-        self.g_s = nn.Sequential(
-            _deconv(M, N), GDN(N, inverse=True), _deconv(N, N), GDN(N, inverse=True),
-            _deconv(N, N), GDN(N, inverse=True), _deconv(N, 3),
-        )
-        h_a = nn.Sequential(
-            _conv(M, N, 3, 1), nn.LeakyReLU(inplace=True), _conv(N, N), nn.LeakyReLU(inplace=True), _conv(N, N)
-        )
-        h_s = nn.Sequential(
-            _deconv(N, M), nn.LeakyReLU(inplace=True), _deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
-            _conv(M * 3 // 2, M * 2, 3, 1),
-        )
+        self.g_a, self.g_s, h_a, h_s = self.build_transforms(config)
         self.latent = HyperpriorLatentCodec(h_a, h_s, z_channels=N, scale_table=default_scale_table(max_scale=config.scale_max, levels=config.scale_levels))
         # gain ~ sqrt(lambda) keeps the quantization step near its RD optimum at start
         lambdas = torch.tensor([self.lambda_for_quality(q) for q in range(1, Q + 1)])
         log_gain = 0.5 * torch.log(lambdas / lambdas.mean())
         self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, M))
         self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, M))
+
+    @staticmethod
+    def build_transforms(config) -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
+        """``g_a, g_s, h_a, h_s`` of this architecture; subclasses with other transforms override
+        this and nothing else (the entropy layer, rate control and coding are shared).
+
+        ``g_a``/``g_s`` are ``nn.Sequential``; their children's outputs are the intermediate
+        features that :meth:`forward` returns with ``features=True``.
+        """
+        N, M = config.N, config.M
+        g_a = nn.Sequential(
+            _conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, N), GDN(N), _conv(N, M)
+        )
+        g_s = nn.Sequential(
+            _deconv(M, N), GDN(N, inverse=True), _deconv(N, N), GDN(N, inverse=True),
+            _deconv(N, N), GDN(N, inverse=True), _deconv(N, 3),
+        )
+        return (g_a, g_s, *hyper_transforms(N, M))
 
     # -- rate control -------------------------------------------------------------
     @property
@@ -134,17 +152,32 @@ class VariableRateHyperprior(nn.Module):
         return log_g.exp()[..., None, None], log_ig.exp()[..., None, None]
 
     # -- training -----------------------------------------------------------------
-    def forward(self, x: Tensor, quality, coded_scales: bool = False) -> CodecOutput:
+    def forward(self, x: Tensor, quality, coded_scales: bool = False, features: bool = False) -> CodecOutput:
         """``x``: ``(B, 3, H, W)`` in [0, 1] with ``H, W`` multiples of 64; ``quality``: float or ``(B,)``.
 
         ``coded_scales``: rate from the CDF tables' scales (what compress codes with), for estimates.
+        ``features``: also return the intermediate features (``out.features``, for distillation):
+        ``"a0".."a{k}"`` the outputs of ``g_a``'s children (the last is the ungained latent),
+        ``"y"`` the gained latent that is quantized, ``"s0".."s{k}"`` the outputs of ``g_s``'s children.
         """
         gain, inv_gain = self._gains(quality_tensor(quality, x.shape[0]).to(x.device))
-        y = self.g_a(x) * gain
+        feats = {}
+        h = x
+        for i, layer in enumerate(self.g_a):
+            h = layer(h)
+            if features:
+                feats[f"a{i}"] = h
+        y = h * gain
         y_hat, likelihoods = self.latent(y, coded_scales=coded_scales)
-        x_hat = self.g_s(y_hat * inv_gain)
+        h = y_hat * inv_gain
+        for i, layer in enumerate(self.g_s):
+            h = layer(h)
+            if features:
+                feats[f"s{i}"] = h
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
-        return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits)
+        if features:
+            feats["y"] = y
+        return CodecOutput(x_hat=h, likelihoods=likelihoods, bits=bits, features=feats)
 
     # -- coding -------------------------------------------------------------------
     def freeze(self) -> None:

@@ -21,7 +21,9 @@ from tqdm import tqdm
 from licodec.entropy.models import load_trainable_state
 from licodec.errors import LicodecError
 from licodec.train.data import RandomCrops
+from licodec.train.distill import Distiller
 from licodec.zoo import create_model, export_weights
+from licodec.zoo.registry import read_weights_config
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -44,6 +46,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 100
     init: str = ""  # start from these weights (a zoo name or a weights folder) instead of random
+    # distillation (licodec.train.distill): a teacher (zoo name or weights folder) turns it on
+    teacher: str = ""
+    align_steps: int = 0  # stage 1: feature alignment
+    channel_steps: int = 0  # stage 2: entropy-weighted channel distillation; then RD fine-tuning
+    align_weight: float = 1.0
+    channel_weight: float = 1.0
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -77,13 +85,50 @@ def command_line(cfg: dict) -> str:
     default = TrainConfig(data="", out="")
     parts = ["licodec", "train", "--data", cfg["data"], "--out", cfg["out"]]
     flags = {"model": "--model", "steps": "--steps", "batch": "--batch", "crop": "--crop", "lr": "--lr",
-             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "init": "--init"}
+             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "init": "--init", "teacher": "--teacher",
+             "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
+             "channel_weight": "--channel-weight"}
     for key, flag in flags.items():
-        if cfg.get(key, getattr(default, key)) != getattr(default, key) or key == "steps":
+        if key not in cfg:
+            continue
+        if cfg[key] != getattr(default, key) or key == "steps":
             parts += [flag, str(cfg[key])]
     if not cfg["bf16"]:
         parts.append("--no-bf16")
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def initial_model(cfg: TrainConfig):
+    """The model a run starts from: random, or ``cfg.init``'s weights. Weights of another codec
+    are grown into this one by its ``grow_from`` (e.g. the FEDS teacher from the hyperprior)."""
+    if not cfg.init:
+        return create_model(cfg.model, pretrained=False)
+    weights_dir = cfg.init if Path(cfg.init).is_dir() else None
+    init_codec = read_weights_config(Path(cfg.init))["codec"] if weights_dir else cfg.init
+    if init_codec == cfg.model:
+        return create_model(cfg.model, pretrained=True, weights_dir=weights_dir)
+    source = create_model(init_codec, pretrained=True, weights_dir=weights_dir)
+    model = create_model(cfg.model, pretrained=False)
+    if not hasattr(model, "grow_from"):
+        raise LicodecError(f"{cfg.model!r} cannot start from {init_codec!r} weights")
+    try:
+        model.grow_from(source)
+    except ValueError as e:
+        raise LicodecError(f"cannot start {cfg.model!r} from {init_codec!r}: {e}") from None
+    return model
+
+
+def make_distiller(cfg: TrainConfig, student) -> Distiller | None:
+    """The FEDS distiller of a run with a teacher (None without one)."""
+    if not cfg.teacher:
+        return None
+    weights_dir = cfg.teacher if Path(cfg.teacher).is_dir() else None
+    name = read_weights_config(Path(cfg.teacher))["codec"] if weights_dir else cfg.teacher
+    teacher = create_model(name, pretrained=True, weights_dir=weights_dir).to(memory_format=torch.channels_last)
+    try:
+        return Distiller(student, teacher, cfg.align_steps, cfg.channel_steps, cfg.align_weight, cfg.channel_weight)
+    except ValueError as e:
+        raise LicodecError(f"cannot distil {cfg.model!r} from {name!r}: {e}") from None
 
 
 def train(cfg: TrainConfig, resume: bool = True) -> Path:
@@ -91,14 +136,13 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
-    if cfg.init:
-        weights_dir = cfg.init if Path(cfg.init).is_dir() else None
-        model = create_model(cfg.model, pretrained=True, weights_dir=weights_dir).train()
-    else:
-        model = create_model(cfg.model, pretrained=False).train()
+    model = initial_model(cfg).train()
     model = model.to(memory_format=torch.channels_last)
+    distiller = make_distiller(cfg, model)
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    if distiller is not None:
+        main_params += list(distiller.parameters())
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
     step, wall = 0, 0.0
@@ -107,7 +151,12 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt["train_config"]["model"] != cfg.model:
             raise LicodecError(f"{ckpt_path} trains {ckpt['train_config']['model']!r}, not {cfg.model!r}")
+        if ckpt["train_config"].get("teacher", "") != cfg.teacher:
+            raise LicodecError(f"{ckpt_path} was trained with teacher {ckpt['train_config'].get('teacher', '')!r}, "
+                               f"not {cfg.teacher!r}; use --restart or another --out")
         load_trainable_state(model, ckpt["model"])
+        if distiller is not None:
+            distiller.load_state_dict(ckpt["distill"])
         opt.load_state_dict(ckpt["opt"])
         aux_opt.load_state_dict(ckpt["aux_opt"])
         step, wall = ckpt["step"], ckpt["wall"]
@@ -121,6 +170,8 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
 
     def checkpoint() -> None:
         _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
+                      "distill": distiller.state_dict() if distiller is not None else None,
+                      "teacher_sha256": distiller.teacher[0].weights_sha256 if distiller is not None else None,
                       "step": step, "wall": time.time() - t0, "train_config": asdict(cfg),
                       "torch_rng": torch.get_rng_state()}, ckpt_path)
 
@@ -130,8 +181,12 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         x = data.batch(cfg.batch).contiguous(memory_format=torch.channels_last)
         quality = torch.empty(cfg.batch).uniform_(lo, hi)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            out_ = model(x, quality)
+            out_ = model(x, quality, features=distiller is not None and distiller.needs_features(step))
+            extra = distiller.loss(step, x, quality, out_) if distiller is not None else {}
         terms = rd_loss(model, out_, x, quality)
+        if extra:
+            terms["loss"] = terms["loss"] + extra.pop("distill")
+            terms.update(extra)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
@@ -150,7 +205,10 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         if step % cfg.log_every == 0:
             log.write(json.dumps({"step": step, "wall": round(time.time() - t0, 1), "loss": running["loss"],
                                   "bpp": running["bpp"], "psnr": psnr, "aux": float(aux_loss),
-                                  "lr": learning_rate(cfg, step)}) + "\n")
+                                  "lr": learning_rate(cfg, step),
+                                  **({"stage": distiller.stage(step - 1),
+                                      **{k: float(v.detach()) for k, v in extra.items()}} if distiller is not None else {})})
+                      + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
@@ -159,7 +217,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
     return export(out)
 
 
-def export(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = False) -> Path:
     """Export a run's checkpoint as shipped weights (safetensors + config + training record)."""
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT
@@ -182,4 +240,8 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         "threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d"),
     }
-    return export_weights(model, cfg["model"], out_dir or (run_dir / "export"), training=record)
+    if cfg.get("teacher"):
+        record["teacher"] = {"codec": cfg["teacher"], "weights_sha256": ckpt.get("teacher_sha256"),
+                             "align_steps": cfg["align_steps"], "channel_steps": cfg["channel_steps"],
+                             "finetune_steps": max(cfg["steps"] - cfg["align_steps"] - cfg["channel_steps"], 0)}
+    return export_weights(model, cfg["model"], out_dir or (run_dir / "export"), training=record, half=half)

@@ -1,5 +1,6 @@
 """Registrations of the built-in codecs."""
 
+from licodec.codec.feds import FedsStudent, FedsStudentConfig, FedsTeacher, FedsTeacherConfig
 from licodec.codec.hyperprior import HyperpriorConfig, VariableRateHyperprior
 from licodec.zoo.registry import register_model
 
@@ -11,3 +12,21 @@ from licodec.zoo.registry import register_model
 )
 def hyperprior_vr(config: HyperpriorConfig) -> VariableRateHyperprior:
     return VariableRateHyperprior(config)
+
+
+@register_model(
+    "feds-teacher",
+    FedsTeacherConfig,
+    description="FEDS teacher: Swin-Transformer-V2 + residual hyperprior, M=192, quality 1-8",
+)
+def feds_teacher(config: FedsTeacherConfig) -> FedsTeacher:
+    return FedsTeacher(config)
+
+
+@register_model(
+    "feds-student",
+    FedsStudentConfig,
+    description="FEDS student: lightweight hyperprior (N=64, M=128) distilled from feds-teacher, quality 1-8",
+)
+def feds_student(config: FedsStudentConfig) -> FedsStudent:
+    return FedsStudent(config)

@@ -138,12 +138,26 @@ def create_model(name: str = DEFAULT_MODEL, pretrained: bool = True, weights_dir
     return model.eval()
 
 
-def export_weights(model: torch.nn.Module, name: str, out_dir: str | Path, training: dict | None = None) -> Path:
-    """Freeze the entropy tables and write ``model.safetensors`` + ``config.json`` to ``out_dir``."""
+def export_weights(model: torch.nn.Module, name: str, out_dir: str | Path, training: dict | None = None,
+                   half: bool = False) -> Path:
+    """Freeze the entropy tables and write ``model.safetensors`` + ``config.json`` to ``out_dir``.
+
+    ``half``: store the parameters as float16 (half the file). They are rounded to float16
+    *before* the tables are frozen, so the model loaded back into float32 is exactly the one
+    exported: same outputs, same tables, same fingerprints. Buffers keep their dtypes.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    params = {n for n, p in model.named_parameters() if p.is_floating_point()}
+    if half:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in params:
+                    p.copy_(p.half().float())
     model.freeze()
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if k in params else v for k, v in state.items()}
     tmp = out / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp), metadata={"codec": name})
     tmp.replace(out / WEIGHTS_FILE)
@@ -151,6 +165,7 @@ def export_weights(model: torch.nn.Module, name: str, out_dir: str | Path, train
         "codec": name,
         "config": model.config.to_dict(),
         "sha256": sha256_file(out / WEIGHTS_FILE),
+        "weights_dtype": "float16" if half else "float32",
         "training": training or {},
     }
     (out / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
