@@ -225,8 +225,8 @@ def _train(sub) -> None:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if (args.align_steps or args.channel_steps) and not args.teacher:
             raise LicodecError("--align-steps/--channel-steps need a --teacher")
-        if args.teacher:
-            get_entry(args.teacher) if not Path(args.teacher).is_dir() else None
+        if args.teacher and not Path(args.teacher).is_dir():
+            get_entry(args.teacher)  # an unknown name fails here, before any data is read
         cfg = TrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps, batch=args.batch,
                           crop=args.crop, lr=args.lr, bf16=args.bf16, seed=args.seed,
                           checkpoint_every=args.checkpoint_every, log_every=args.log_every, init=args.init,

@@ -23,6 +23,7 @@ from torch import nn
 
 from licodec.codec.blocks import ResidualBlock, SwinV2Stage
 from licodec.codec.hyperprior import GDN, HyperpriorConfig, VariableRateHyperprior, _conv, _deconv, hyper_transforms
+from licodec.entropy.models import load_trainable_state
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,7 @@ class FedsTeacher(VariableRateHyperprior):
         for part in range(2):
             dst.weight[part * t.M : part * t.M + c.M, :cin] = src.weight[part * c.M : (part + 1) * c.M]
             dst.bias[part * t.M : part * t.M + c.M] = src.bias[part * c.M : (part + 1) * c.M]
-        z_state = {k: v for k, v in core.latent.z_model.state_dict().items()
-                   if k.rsplit(".", 1)[-1] not in ("_offset", "_quantized_cdf", "_cdf_length", "tables_fingerprint")}
-        self.latent.z_model.load_state_dict(z_state, strict=False)
+        load_trainable_state(self.latent.z_model, core.latent.z_model.state_dict())
         for name in ("log_gain", "log_inv_gain"):
             s, d = getattr(core, name), getattr(self, name)
             d[:, : c.M] = s

@@ -98,13 +98,19 @@ def command_line(cfg: dict) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def _weights_ref(ref: str) -> tuple[str, Path | None]:
+    """``(codec name, weights folder or None)`` of a zoo name or a weights folder."""
+    if Path(ref).is_dir():
+        return read_weights_config(Path(ref))["codec"], Path(ref)
+    return ref, None
+
+
 def initial_model(cfg: TrainConfig):
     """The model a run starts from: random, or ``cfg.init``'s weights. Weights of another codec
     are grown into this one by its ``grow_from`` (e.g. the FEDS teacher from the hyperprior)."""
     if not cfg.init:
         return create_model(cfg.model, pretrained=False)
-    weights_dir = cfg.init if Path(cfg.init).is_dir() else None
-    init_codec = read_weights_config(Path(cfg.init))["codec"] if weights_dir else cfg.init
+    init_codec, weights_dir = _weights_ref(cfg.init)
     if init_codec == cfg.model:
         return create_model(cfg.model, pretrained=True, weights_dir=weights_dir)
     source = create_model(init_codec, pretrained=True, weights_dir=weights_dir)
@@ -122,8 +128,7 @@ def make_distiller(cfg: TrainConfig, student) -> Distiller | None:
     """The FEDS distiller of a run with a teacher (None without one)."""
     if not cfg.teacher:
         return None
-    weights_dir = cfg.teacher if Path(cfg.teacher).is_dir() else None
-    name = read_weights_config(Path(cfg.teacher))["codec"] if weights_dir else cfg.teacher
+    name, weights_dir = _weights_ref(cfg.teacher)
     teacher = create_model(name, pretrained=True, weights_dir=weights_dir).to(memory_format=torch.channels_last)
     try:
         return Distiller(student, teacher, cfg.align_steps, cfg.channel_steps, cfg.align_weight, cfg.channel_weight)
@@ -204,7 +209,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         bar.set_postfix(loss=f"{running['loss']:.3f}", bpp=f"{running['bpp']:.3f}", psnr=f"{psnr:.2f}", refresh=False)
         if step % cfg.log_every == 0:
             log.write(json.dumps({"step": step, "wall": round(time.time() - t0, 1), "loss": running["loss"],
-                                  "bpp": running["bpp"], "psnr": psnr, "aux": float(aux_loss),
+                                  "bpp": running["bpp"], "psnr": psnr, "aux": float(aux_loss.detach()),
                                   "lr": learning_rate(cfg, step),
                                   **({"stage": distiller.stage(step - 1),
                                       **{k: float(v.detach()) for k, v in extra.items()}} if distiller is not None else {})})

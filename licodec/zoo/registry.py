@@ -151,9 +151,8 @@ def export_weights(model: torch.nn.Module, name: str, out_dir: str | Path, train
     params = {n for n, p in model.named_parameters() if p.is_floating_point()}
     if half:
         with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n in params:
-                    p.copy_(p.half().float())
+            for p in model.parameters():
+                p.copy_(p.half().float())
     model.freeze()
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     if half:
