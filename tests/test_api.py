@@ -32,7 +32,10 @@ def test_fractional_quality_lies_between_integers(rng):
 
 
 def test_load_returns_the_cached_codec():
-    assert licodec.load() is licodec.load("hyperprior-vr")
+    from licodec.zoo import DEFAULT_MODEL
+
+    assert licodec.load() is licodec.load(DEFAULT_MODEL)
+    assert licodec.load("hyperprior-vr") is licodec.load("hyperprior-vr") is not licodec.load()
 
 
 def test_bad_inputs():

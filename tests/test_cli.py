@@ -46,9 +46,11 @@ def test_encode_decode_info_models(tmp_path, small_png, capsys, shipped):
     assert Image.open(out).size == (72, 48)
     assert main(["info", str(lic)]) == 0
     info = capsys.readouterr().out
-    assert "hyperprior-vr" in info and "72x48" in info
+    from licodec.zoo import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL in info and "72x48" in info
     assert main(["models"]) == 0
-    assert "hyperprior-vr (default)" in capsys.readouterr().out
+    assert f"{DEFAULT_MODEL} (default)" in capsys.readouterr().out
 
 
 def test_decode_default_name_never_overwrites_the_original(tmp_path, small_png, small_lic, capsys):
@@ -150,7 +152,7 @@ def test_weights_whose_hash_does_not_match(tmp_path, monkeypatch, capsys, small_
 
     fake = tmp_path / "weights"
     shutil.copytree(registry.WEIGHTS_ROOT, fake)
-    target = fake / "hyperprior-vr" / "model.safetensors"
+    target = fake / registry.DEFAULT_MODEL / "model.safetensors"
     data = bytearray(target.read_bytes())
     data[-1] ^= 0x01
     target.write_bytes(bytes(data))

@@ -157,3 +157,27 @@ def test_eval_with_lpips_on_a_local_backbone(tmp_path, rng, capsys):
                  "haarpsi", "--weights-dir", str(weights), "--out", str(out), "--no-progress"]) == 0
     res = json.loads((out / "jpeg420.json").read_text())["results"]
     assert all(v > 0 for v in res["lpips"]) and res["haarpsi"][0] < res["haarpsi"][1] <= 1
+
+
+def test_eval_takes_a_weights_folder_and_an_effort(tmp_path, capsys, rng):
+    """``LABEL=DIR`` evaluates weights in a folder (a training run's export) under LABEL;
+    ``NAME:eN`` encodes at effort N; both decode with the weights they were written with."""
+    from licodec.zoo import create_model, export_weights
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    weights = export_weights(create_model("hyperprior-vr", pretrained=False), "hyperprior-vr", tmp_path / "w")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(random_image(rng, 64, 80)).save(folder / "a.png")
+    out = tmp_path / "rd"
+    assert main(["eval", str(folder), "-c", f"mine={weights}", "hyperprior-vr:e1", "-q", "mine=2,6",
+                 "-q", "hyperprior-vr:e1=2,6", "-m", "--out", str(out), "--no-progress"]) == 0
+    assert (out / "mine.json").is_file() and (out / "hyperprior-vr:e1.json").is_file()
+    curve = json.loads((out / "mine.json").read_text())
+    assert "(mine)" in curve["name"] and len(curve["results"]["bpp"]) == 2
+    rows = (out / "per_image.csv").read_text()
+    assert "effort 1" in rows
+    run_fails(capsys, ["eval", str(folder), "-c", "bad/label=" + str(weights), "--out", str(out)], "label")
+    run_fails(capsys, ["eval", str(folder), "-c", f"x={tmp_path / 'none'}", "--out", str(out)], "not a weights folder")
+    run_fails(capsys, ["eval", str(folder), "-c", "jpeg420:e2", "--out", str(out)], "effort")

@@ -26,9 +26,10 @@ def gaussian():
 
 def test_bottleneck_round_trip_is_exact(bottleneck):
     z = torch.randn(1, 8, 5, 7) * 3
-    data = bottleneck.compress_tensor(z)
+    data, z_hat_enc = bottleneck.compress_tensor(z)
     z_hat = bottleneck.decompress_tensor(data, z.shape)
     assert torch.equal(z_hat, torch.round(z - bottleneck.medians()) + bottleneck.medians())
+    assert torch.equal(z_hat, z_hat_enc)
 
 
 def test_gaussian_round_trip_is_exact_including_outliers(gaussian):

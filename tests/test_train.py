@@ -41,3 +41,28 @@ def test_learning_rate_schedule():
     assert learning_rate(cfg, 0) < learning_rate(cfg, 99) == 1e-4
     assert learning_rate(cfg, 500) == 1e-4
     assert learning_rate(cfg, 999) < 2e-5
+
+
+def test_learning_rate_decays_over_a_time_budget():
+    """With --max-minutes the cosine decay runs over the last 30% of the budget's wall time."""
+    cfg = TrainConfig(data="", out="", steps=10**6, lr=2e-4, warmup=10, max_minutes=10)
+    assert learning_rate(cfg, 500, wall=6.9 * 60) == 2e-4
+    assert learning_rate(cfg, 500, wall=8.5 * 60) < 2e-4
+    assert learning_rate(cfg, 500, wall=10 * 60) == 2e-4 * 0.05
+
+
+def test_time_budget_stops_checkpoints_and_exports_a_context_model(tmp_path, rng):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):
+        Image.fromarray(random_image(rng, 80, 96)).save(data / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--model", "hyperprior-ctx", "--data", str(data), "--out", str(run), "--crop", "64",
+                 "--batch", "2", "--steps", "1000", "--max-minutes", "0.0001", "--no-bf16"]) == 0
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert 0 <= ckpt["step"] < 1000
+    meta = json.loads((run / "export" / "config.json").read_text())
+    assert "--max-minutes 0.0001" in meta["training"]["command"]
+    codec = create_model("hyperprior-ctx", weights_dir=run / "export")
+    x = torch.rand(1, 3, 40, 70)
+    assert codec.decompress(codec.compress(x, 5.0)).shape == x.shape

@@ -31,12 +31,29 @@ def _quality(text: str) -> float:
         raise argparse.ArgumentTypeError(f"quality must be a number, got {text!r}") from None
 
 
+def _effort(text: str) -> int:
+    import argparse
+
+    from licodec.codec.refine import MAX_EFFORT
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_EFFORT:
+        raise argparse.ArgumentTypeError(f"effort must be an integer from 0 to {MAX_EFFORT}, got {text!r}")
+    return value
+
+
 def _encode(sub) -> None:
     p = sub.add_parser("encode", help="compress an image to a .lic file")
     p.add_argument("input", help="PNG, JPEG, WebP, TIFF or BMP image")
     p.add_argument("-o", "--output", help="output .lic (default: the input's name with .lic)")
     p.add_argument("-q", "--quality", type=_quality, default=4.0, help="1 (smallest) to 8 (best), fractions allowed")
     p.add_argument("-m", "--model", default=None, help="codec name (see `licodec models`)")
+    p.add_argument("-e", "--effort", type=_effort, default=None,
+                   help="0 (fastest) to 9: encode time spent refining the latents for this image "
+                        "(fewer bytes at the same quality; decoding is unchanged); default 0")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and timings")
 
@@ -55,13 +72,14 @@ def _encode(sub) -> None:
         t1 = time.perf_counter()
         src = read_image(args.input)
         t2 = time.perf_counter()
-        data = api.compress_bitstream(src, args.quality, model).to_bytes()
+        effort = api.DEFAULT_EFFORT if args.effort is None else args.effort
+        data = api.compress_bitstream(src, args.quality, model, effort=effort).to_bytes()
         t3 = time.perf_counter()
         atomic_write(out, data, force=args.force)
         if args.verbose:
             h, w = src.rgb.shape[:2]
             print(f"{args.input} ({w}x{h}) -> {out}: {len(data):,} bytes, {8 * len(data) / (w * h):.4f} bpp, "
-                  f"quality {args.quality:g}, {model}; load {t1 - t0:.2f} s, read {t2 - t1:.2f} s, encode {t3 - t2:.2f} s")
+                  f"quality {args.quality:g}, effort {effort}, {model}; load {t1 - t0:.2f} s, read {t2 - t1:.2f} s, encode {t3 - t2:.2f} s")
         return 0
 
     p.set_defaults(run=run)
@@ -134,8 +152,11 @@ def _models(sub) -> None:
             entry = get_entry(name)
             if entry.has_weights:
                 meta = read_weights_config(entry.weights_dir)
-                steps = meta.get("training", {}).get("steps")
+                training = meta.get("training", {})
+                steps = training.get("lineage_steps", training.get("steps"))
                 weights = f"weights {meta['sha256'][:16]}" + (f", {steps} training steps" if steps else "")
+                if "lineage_cpu_hours" in training:
+                    weights += f" ({training['lineage_cpu_hours']:g} CPU-hours over {len(training['lineage'])} runs)"
             else:
                 weights = "no weights shipped"
             mark = " (default)" if name == DEFAULT_MODEL else ""
@@ -198,10 +219,13 @@ def _train(sub) -> None:
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in fp32")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training forward (inductor)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=100, help="steps between lines of RUN/log.jsonl")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="stop, checkpoint and export once the run's wall time reaches this (0: no limit)")
     p.add_argument("--init", default="", help="start from these weights (zoo name or weights folder), not random; "
                    "another codec's weights are grown into --model where it supports that (feds-teacher from hyperprior-vr)")
     d = p.add_argument_group("distillation (FEDS)", "with --teacher: feature alignment, then entropy-weighted "
@@ -220,7 +244,7 @@ def _train(sub) -> None:
         for name in ("steps", "batch", "crop", "checkpoint_every", "log_every"):
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("align_steps", "channel_steps", "align_weight", "channel_weight"):
+        for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if (args.align_steps or args.channel_steps) and not args.teacher:
@@ -230,6 +254,7 @@ def _train(sub) -> None:
         cfg = TrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps, batch=args.batch,
                           crop=args.crop, lr=args.lr, bf16=args.bf16, seed=args.seed,
                           checkpoint_every=args.checkpoint_every, log_every=args.log_every, init=args.init,
+                          max_minutes=args.max_minutes, compile=args.compile,
                           teacher=args.teacher,
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
                           align_weight=args.align_weight, channel_weight=args.channel_weight)

@@ -35,7 +35,8 @@ def _eval(sub) -> None:
     p.add_argument("dataset", help="kodak, clic-pro-valid, clic-pro-test, tecnick, or a folder of images")
     p.add_argument("--root", help="folder holding the named dataset (default: $LICODEC_DATA/NAME)")
     p.add_argument("-c", "--codecs", nargs="+", default=None,
-                   help="licodec models and classic codecs (jpeg420 jpeg444 webp avif avif444 jpeg2000); "
+                   help="licodec models, classic codecs (jpeg420 jpeg444 webp avif avif444 jpeg2000) and "
+                        "LABEL=DIR for licodec weights in a folder (a training run's export); "
                         "default: the default model, jpeg420 and webp")
     p.add_argument("-q", "--quality", type=_quality_spec, action="append", default=[], metavar="CODEC=Q1,Q2",
                    help="qualities for one codec (repeatable); default: each codec's own sweep")
@@ -62,7 +63,7 @@ def _eval(sub) -> None:
         dataset = load_dataset(args.dataset, args.root, limit=args.limit)
         codecs = args.codecs or [DEFAULT_MODEL] + DEFAULT_ANCHORS
         qualities = dict(args.quality)
-        unknown = [n for n in qualities if n not in codecs]
+        unknown = [n for n in qualities if n not in [c.split("=", 1)[0] for c in codecs]]
         if unknown:
             raise LicodecError(f"--quality names {unknown[0]!r}, which is not among the codecs evaluated")
         out = Path(args.out) if args.out else Path("licodec-eval") / dataset.name

@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from licodec.codec.blocks import ResidualBlock, SwinV2Stage
 from licodec.codec.hyperprior import GDN, HyperpriorConfig, VariableRateHyperprior, _conv, _deconv, hyper_transforms
-from licodec.entropy.models import load_trainable_state
 
 
 @dataclass(frozen=True)
@@ -89,66 +87,6 @@ class FedsTeacher(VariableRateHyperprior):
             swin(M * 3 // 2), _conv(M * 3 // 2, M * 2, 3, 1),
         )
         return g_a, g_s, h_a, h_s
-
-    @torch.no_grad()
-    def grow_from(self, core: VariableRateHyperprior) -> None:
-        """Start from a trained core hyperprior (same ``N``, at most as many latent channels):
-        copy its layers into the matching ones here; the extra latent channels, residual
-        blocks and Swin stages start at zero/identity, so the teacher begins by computing
-        exactly what ``core`` computes and training only adds to it (Net2Net-style growth)."""
-        c, t = core.config, self.config
-        if c.N != t.N or c.M > t.M or c.num_qualities != t.num_qualities:
-            raise ValueError(f"cannot grow a teacher (N={t.N}, M={t.M}) from N={c.N}, M={c.M}")
-        for name in ("g_a", "g_s"):
-            _copy_layers(_coding_layers(getattr(core, name)), _coding_layers(getattr(self, name)))
-        _copy_layers(_coding_layers(core.latent.h_a), _coding_layers(self.latent.h_a))
-        src_hs, dst_hs = _coding_layers(core.latent.h_s), _coding_layers(self.latent.h_s)
-        _copy_layers(src_hs[:-1], dst_hs[:-1])
-        src, dst = src_hs[-1], dst_hs[-1]  # output: scales then means, each M channels
-        dst.weight.zero_()
-        dst.bias.zero_()
-        cin = src.weight.shape[1]
-        for part in range(2):
-            dst.weight[part * t.M : part * t.M + c.M, :cin] = src.weight[part * c.M : (part + 1) * c.M]
-            dst.bias[part * t.M : part * t.M + c.M] = src.bias[part * c.M : (part + 1) * c.M]
-        load_trainable_state(self.latent.z_model, core.latent.z_model.state_dict())
-        for name in ("log_gain", "log_inv_gain"):
-            s, d = getattr(core, name), getattr(self, name)
-            d[:, : c.M] = s
-            d[:, c.M :] = s.mean(1, keepdim=True)
-        self.refresh()
-
-
-def _coding_layers(module: nn.Module) -> list[nn.Module]:
-    """Convolutions and GDNs of a transform in order, skipping those inside added blocks."""
-    out = []
-
-    def walk(m: nn.Module) -> None:
-        for child in m.children():
-            if isinstance(child, (ResidualBlock, SwinV2Stage)):
-                continue
-            if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, GDN)):
-                out.append(child)
-            else:
-                walk(child)
-
-    walk(module)
-    return out
-
-
-def _copy_layers(src: list[nn.Module], dst: list[nn.Module]) -> None:
-    if len(src) != len(dst):
-        raise ValueError(f"layer counts differ: {len(src)} vs {len(dst)}")
-    for s, d in zip(src, dst):
-        if type(s) is not type(d):
-            raise ValueError(f"layer types differ: {type(s).__name__} vs {type(d).__name__}")
-        if isinstance(s, GDN):
-            d.load_state_dict(s.state_dict())
-            continue
-        d.weight.zero_()
-        d.weight[tuple(slice(0, n) for n in s.weight.shape)] = s.weight
-        d.bias.zero_()
-        d.bias[: s.bias.shape[0]] = s.bias
 
 
 class FedsStudent(VariableRateHyperprior):

@@ -8,6 +8,11 @@ al. 2021 ("Asymmetric gained deep image compression with continuous rate adaptat
 CVPR): quality ``q`` in [1, Q] selects gain and inverse-gain vectors, interpolated
 log-linearly between integer qualities, so one set of weights covers the whole
 rate range.
+
+The entropy model over the latent is composed, chosen by the config: the plain hyperprior
+(:class:`~licodec.codec.latent.HyperpriorLatentCodec`, registry name ``hyperprior-vr``) or,
+with ``context_groups``, the hyperprior plus channel-group and checkerboard context
+(:class:`~licodec.codec.context.SpaceChannelContextLatentCodec`, ``hyperprior-ctx``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from torch import Tensor, nn
 
 from licodec._compat import compressai_core
 from licodec.codec.base import CodecOutput, crop, pad_to_multiple, quality_tensor, tiles
+from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.latent import HyperpriorLatentCodec
+from licodec.codec.refine import EFFORT_ITERATIONS, check_effort, refine_latents
 from licodec.entropy.container import Bitstream
 from licodec.entropy.models import default_scale_table
 from licodec.errors import LicodecError
@@ -51,6 +58,13 @@ class HyperpriorConfig:
     tile: int = 2048
     scale_levels: int = 512
     scale_max: float = 64.0
+    context_groups: tuple = ()
+    context_hidden: int = 96
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context_groups", tuple(int(c) for c in self.context_groups))
+        if self.context_groups and sum(self.context_groups) != self.M:
+            raise ValueError(f"context_groups {self.context_groups} do not sum to M={self.M}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +114,12 @@ class VariableRateHyperprior(nn.Module):
         self.weights_sha256 = "0" * 16
         N, M, Q = config.N, config.M, config.num_qualities
         self.g_a, self.g_s, h_a, h_s = self.build_transforms(config)
-        self.latent = HyperpriorLatentCodec(h_a, h_s, z_channels=N, scale_table=default_scale_table(max_scale=config.scale_max, levels=config.scale_levels))
+        scale_table = default_scale_table(max_scale=config.scale_max, levels=config.scale_levels)
+        if config.context_groups:
+            self.latent = SpaceChannelContextLatentCodec(h_a, h_s, z_channels=N, groups=config.context_groups,
+                                                         hidden=config.context_hidden, scale_table=scale_table)
+        else:
+            self.latent = HyperpriorLatentCodec(h_a, h_s, z_channels=N, scale_table=scale_table)
         # gain ~ sqrt(lambda) keeps the quantization step near its RD optimum at start
         lambdas = torch.tensor([self.lambda_for_quality(q) for q in range(1, Q + 1)])
         log_gain = 0.5 * torch.log(lambdas / lambdas.mean())
@@ -124,6 +143,14 @@ class VariableRateHyperprior(nn.Module):
             _deconv(N, N), GDN(N, inverse=True), _deconv(N, 3),
         )
         return (g_a, g_s, *hyper_transforms(N, M))
+
+    def grow_from(self, source: "VariableRateHyperprior") -> None:
+        """Start from a trained plain hyperprior with the same convolutions (same ``N``, at most
+        ``M`` latent channels); added channels, blocks and context start at zero or identity, so
+        this codec first computes exactly what ``source`` does (:mod:`licodec.codec.growth`)."""
+        from licodec.codec.growth import grow_hyperprior
+
+        grow_hyperprior(self, source)
 
     # -- rate control -------------------------------------------------------------
     @property
@@ -192,10 +219,15 @@ class VariableRateHyperprior(nn.Module):
         return (1, self.config.N, hp // 64, wp // 64)
 
     @torch.no_grad()
-    def compress_tile(self, x: Tensor, quality: float) -> dict:
-        """Code one tile ``(1, 3, h, w)`` in [0, 1]; returns named sub-streams."""
+    def compress_tile(self, x: Tensor, quality: float, effort: int = 0) -> dict:
+        """Code one tile ``(1, 3, h, w)`` in [0, 1]; returns named sub-streams.
+        ``effort`` > 0 refines the latents for this image first (:mod:`licodec.codec.refine`)."""
+        padded, size = pad_to_multiple(x, self.stride)
+        if effort:
+            y, z = refine_latents(self, padded, quality, EFFORT_ITERATIONS[effort], size)
+            streams, _ = self.latent.compress(y.contiguous(), z=z.contiguous())
+            return streams
         gain, _ = self._gains(quality_tensor(quality, 1))
-        padded, _ = pad_to_multiple(x, self.stride)
         # channels-last runs oneDNN's faster convolution kernels on CPU (about -30% here)
         y = self.g_a(padded.contiguous(memory_format=torch.channels_last)) * gain
         streams, _ = self.latent.compress(y.contiguous())
@@ -226,17 +258,22 @@ class VariableRateHyperprior(nn.Module):
             self.train(was_training)
 
     @torch.no_grad()
-    def compress(self, x: Tensor, quality: float) -> Bitstream:
-        """``x``: ``(1, 3, H, W)`` RGB in [0, 1]. Returns a :class:`Bitstream`."""
+    def compress(self, x: Tensor, quality: float, effort: int = 0) -> Bitstream:
+        """``x``: ``(1, 3, H, W)`` RGB in [0, 1]. Returns a :class:`Bitstream`.
+
+        ``effort``: 0 (one analysis pass) to 9; higher levels spend encode time refining the
+        latents for the rate-distortion cost of this very decoder (:mod:`licodec.codec.refine`).
+        The decoder and the bitstream format do not depend on it."""
         if x.ndim != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise LicodecError(f"compress expects a (1, 3, H, W) tensor, got {tuple(x.shape)}")
         q = self.check_quality(quality)
+        effort = check_effort(effort)
         h, w = x.shape[-2:]
         streams = {}
         grid = tiles(h, w, self.config.tile)
         for i, (top, left, th, tw) in enumerate(grid):
             prefix = f"t{i}." if len(grid) > 1 else ""
-            for name, data in self.compress_tile(x[..., top : top + th, left : left + tw], q).items():
+            for name, data in self.compress_tile(x[..., top : top + th, left : left + tw], q, effort).items():
                 streams[prefix + name] = data
         return Bitstream(codec_id=self.codec_id, weights_sha256=self.weights_sha256, quality=q,
                          height=h, width=w, tile=self.config.tile if len(grid) > 1 else 0, streams=streams)

@@ -41,26 +41,38 @@ class HyperpriorLatentCodec(nn.Module):
         self._h_s64 = None
 
     # -- training -----------------------------------------------------------------
-    def forward(self, y: Tensor, coded_scales: bool = False) -> tuple[Tensor, dict]:
+    def forward(self, y: Tensor, coded_scales: bool = False, z: Tensor | None = None,
+                quantize=None) -> tuple[Tensor, dict]:
         """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods.
 
         With ``coded_scales`` the likelihoods of ``y`` use the scales of the CDF tables the
         coder picks (each scale rounded up to its table), i.e. the distribution really coded.
+        ``z``: the hyper-latent to use instead of ``h_a(y)``; ``quantize``: a differentiable
+        rounding ``r -> r_hat`` of the residuals (encode-time refinement), whose outputs the
+        likelihoods are then taken at (instead of noise for the rate, straight-through for y_hat).
         """
-        z = self.h_a(y)
+        z = self.h_a(y) if z is None else z
         with torch.autocast(device_type=y.device.type, enabled=False):
             z = z.float()
-            _, z_likelihoods = self.z_model(z)
             medians = self.z_model.medians()
-            z_hat = ste_round(z - medians) + medians
+            if quantize is None:
+                _, z_likelihoods = self.z_model(z)
+                z_hat = ste_round(z - medians) + medians
+            else:
+                z_hat = quantize(z - medians) + medians
+                z_likelihoods = self.z_model.likelihood_of(z_hat)
         params = self.h_s(z_hat)
         with torch.autocast(device_type=y.device.type, enabled=False):
             scales, means = params.float().chunk(2, dim=1)
             if coded_scales:
                 scales = self.y_model.scale_table[self.y_model.table_indexes(scales).long()]
             y = y.float()
-            _, y_likelihoods = self.y_model(y, scales, means)
-            y_hat = ste_round(y - means) + means
+            if quantize is None:
+                _, y_likelihoods = self.y_model(y, scales, means)
+                y_hat = ste_round(y - means) + means
+            else:
+                y_hat = quantize(y - means) + means
+                y_likelihoods = self.y_model.likelihood_of(y_hat, scales, means)
         return y_hat, {"y": y_likelihoods, "z": z_likelihoods}
 
     # -- coding -------------------------------------------------------------------
@@ -81,12 +93,11 @@ class HyperpriorLatentCodec(nn.Module):
         self._h_s64 = None
 
     @torch.no_grad()
-    def compress(self, y: Tensor) -> tuple[dict, Tensor]:
-        """Code ``y`` ``(1, M, h, w)``; returns ``{"z": bytes, "y": bytes}`` and ``y_hat``."""
-        z = self.h_a(y)
-        z_bytes = self.z_model.compress_tensor(z)
-        medians = self.z_model.medians()
-        z_hat = torch.round(z - medians) + medians  # what the decoder will get back
+    def compress(self, y: Tensor, z: Tensor | None = None) -> tuple[dict, Tensor]:
+        """Code ``y`` ``(1, M, h, w)`` (with hyper-latent ``z``, default ``h_a(y)``); returns
+        ``{"z": bytes, "y": bytes}`` and ``y_hat``."""
+        z = self.h_a(y) if z is None else z
+        z_bytes, z_hat = self.z_model.compress_tensor(z)
         scales, means = self._entropy_parameters(z_hat)
         y64 = y.double()
         y_bytes = self.y_model.compress_tensor(y64, scales, means)

@@ -127,12 +127,23 @@ class FrozenEntropyBottleneck(_FrozenTables, EntropyBottleneck):
         c = shape[1]
         return torch.arange(c, dtype=torch.int32).reshape(1, c, 1, 1).expand(shape)
 
+    def likelihood_of(self, z_hat: Tensor) -> Tensor:
+        """Likelihoods of already quantized values ``z_hat`` ``(B, C, h, w)``, differentiable in
+        ``z_hat`` (encode-time refinement rounds softly and needs the gradient)."""
+        values = z_hat.transpose(0, 1).reshape(z_hat.shape[1], 1, -1)
+        likelihood, _, _ = self._likelihood(values)
+        likelihood = self.likelihood_lower_bound(likelihood)
+        c, b = z_hat.shape[1], z_hat.shape[0]
+        return likelihood.reshape(c, b, *z_hat.shape[2:]).transpose(0, 1)
+
     @torch.no_grad()
-    def compress_tensor(self, z: Tensor) -> bytes:
-        """Code ``z`` of shape ``(1, C, h, w)``; returns the rANS bytes."""
+    def compress_tensor(self, z: Tensor) -> tuple[bytes, Tensor]:
+        """Code ``z`` of shape ``(1, C, h, w)``; returns the rANS bytes and ``z_hat``, the
+        values the decoder will get back."""
         tables = self.rans_tables()
-        symbols = torch.round(z - self.medians()).to(torch.int32)
-        return rans.encode(symbols, self._indexes(z.shape), tables)
+        medians = self.medians()
+        symbols = torch.round(z - medians)
+        return rans.encode(symbols.to(torch.int32), self._indexes(z.shape), tables), symbols + medians
 
     @torch.no_grad()
     def decompress_tensor(self, data: bytes, shape, name: str = "z") -> Tensor:
@@ -154,6 +165,10 @@ class FrozenGaussianConditional(_FrozenTables, GaussianConditional):
 
     def _build_tables(self) -> None:
         self.update()
+
+    def likelihood_of(self, y_hat: Tensor, scales: Tensor, means: Tensor) -> Tensor:
+        """Likelihoods of already quantized values ``y_hat`` (any shape), differentiable."""
+        return self.likelihood_lower_bound(self._likelihood(y_hat, scales, means))
 
     def table_indexes(self, scales: Tensor) -> Tensor:
         """Index of the CDF table for each scale (the first table whose scale is >= it)."""

@@ -104,3 +104,48 @@ def decode(data: bytes, indexes, tables: RansTables, name: str = "sub-stream") -
     if encode(symbols, indexes, tables) != data:
         raise BitstreamError(f"{name}: sub-stream is corrupted or was not consumed whole")
     return symbols
+
+
+class StreamDecoder:
+    """Decode one sub-stream in several passes (context models decode a latent group by group).
+
+    ``total`` is the number of symbols the stream holds; each :meth:`decode` call takes
+    the next ones with the table ``indexes`` it is given. :meth:`finish` checks that
+    exactly ``total`` symbols were taken and that they re-encode to the very bytes read,
+    as :func:`decode` does for a one-pass stream.
+    """
+
+    def __init__(self, data: bytes, tables: RansTables, total: int, name: str = "sub-stream") -> None:
+        if len(data) < 4 and total:
+            raise BitstreamError(f"{name}: truncated ({len(data)} bytes)")
+        self.data, self.tables, self.total, self.name = data, tables, total, name
+        self._decoder = ans.RansDecoder()
+        # zero padding keeps a damaged stream's over-reads inside our buffer (see decode)
+        self._decoder.set_stream(data + bytes(8 * total + 64))
+        self._symbols: list[np.ndarray] = []
+        self._indexes: list[np.ndarray] = []
+        self._taken = 0
+
+    def decode(self, indexes) -> np.ndarray:
+        indexes = _as_int32(indexes)
+        if self._taken + indexes.size > self.total:
+            raise BitstreamError(f"{self.name}: more symbols asked for than the stream holds")
+        if indexes.size and (indexes.min() < 0 or indexes.max() >= self.tables.num_tables):
+            raise BitstreamError(f"{self.name}: table index out of range")
+        values = self._decoder.decode_stream(indexes.tolist(), self.tables.cdfs, self.tables.cdf_lengths,
+                                             self.tables.offsets)
+        symbols = np.asarray(values, dtype=np.int32)
+        if not _in_range(symbols):
+            raise BitstreamError(f"{self.name}: sub-stream is corrupted (decodes to out-of-range values)")
+        self._symbols.append(symbols)
+        self._indexes.append(indexes)
+        self._taken += indexes.size
+        return symbols
+
+    def finish(self) -> None:
+        if self._taken != self.total:
+            raise BitstreamError(f"{self.name}: {self._taken} of {self.total} symbols were decoded")
+        symbols = np.concatenate(self._symbols) if self._symbols else np.empty(0, np.int32)
+        indexes = np.concatenate(self._indexes) if self._indexes else np.empty(0, np.int32)
+        if encode(symbols, indexes, self.tables) != self.data:
+            raise BitstreamError(f"{self.name}: sub-stream is corrupted or was not consumed whole")

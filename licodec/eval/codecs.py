@@ -6,7 +6,9 @@ would store at one quality setting, and those bytes back into an image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -15,26 +17,30 @@ from licodec.errors import LicodecError
 
 @dataclass(frozen=True)
 class EvalCodec:
-    name: str  # as typed on the command line: a registry name or an anchor name
+    name: str  # as typed on the command line: a registry name, an anchor name, or the LABEL of LABEL=DIR
     label: str  # the curve's name in results and plots
     kind: str  # "licodec" or "classic"
     qualities: tuple[float, ...]  # default sweep
+    model: str = ""  # licodec: the registry name
+    weights_dir: str = ""  # licodec: weights other than the shipped ones (a training run's export)
+    effort: int = 0  # licodec: encode-time refinement level (NAME:eN)
+
+    def _codec(self):
+        from licodec import api
+
+        return api.load(self.model, self.weights_dir or None)
 
     def version(self) -> str:
         """Identifies the exact encoder: weights hash for licodec, library versions for anchors."""
         if self.kind == "licodec":
-            from licodec import api
-
-            return f"weights {api.load(self.name).weights_sha256}"
+            return f"weights {self._codec().weights_sha256}" + (f" effort {self.effort}" if self.effort else "")
         from licodec.eval.anchors import get_anchor
 
         return get_anchor(self.name).version()
 
     def check_quality(self, quality: float) -> None:
         if self.kind == "licodec":
-            from licodec import api
-
-            api.load(self.name).check_quality(quality)
+            self._codec().check_quality(quality)
         elif not quality > 0:
             raise LicodecError(f"{self.name}: quality must be positive, got {quality:g}")
 
@@ -43,7 +49,8 @@ class EvalCodec:
             from licodec import api
             from licodec.image_io import SourceImage
 
-            return api.compress_bitstream(SourceImage(rgb, channels=3, bit_depth=8), quality, self.name).to_bytes()
+            return api.compress_bitstream(SourceImage(rgb, channels=3, bit_depth=8), quality, self.model,
+                                          self.weights_dir or None, effort=self.effort).to_bytes()
         from licodec.eval.anchors import get_anchor
 
         return get_anchor(self.name).encode(rgb, quality)
@@ -53,22 +60,53 @@ class EvalCodec:
             from licodec import api
             from licodec.entropy.container import Bitstream
 
-            return api.decompress_rgb(Bitstream.from_bytes(data))
+            return api.decompress_rgb(Bitstream.from_bytes(data), self.weights_dir or None)
         from licodec.eval.anchors import get_anchor
 
         return get_anchor(self.name).decode(data)
 
 
+_LABEL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_EFFORT = re.compile(r"^(.+):e(\d+)$")
+
+
 def resolve_codec(name: str) -> EvalCodec:
-    """A licodec codec (``licodec models``) or a classic anchor (jpeg420, jpeg444, webp, avif, avif444, jpeg2000)."""
+    """A licodec codec (``licodec models``), a classic anchor (jpeg420, jpeg444, webp, avif, avif444,
+    jpeg2000), or ``LABEL=DIR``: the licodec weights in folder DIR (a ``licodec export`` output,
+    e.g. of a training run), named LABEL in results. A licodec name may end in ``:eN``: encoded
+    at effort N (0-9)."""
     from licodec.eval.anchors import ANCHORS
     from licodec.zoo import list_models
 
+    effort_spec = _EFFORT.match(name)
+    if effort_spec:
+        from licodec.codec.refine import MAX_EFFORT
+
+        base = resolve_codec(effort_spec.group(1))
+        effort = int(effort_spec.group(2))
+        if base.kind != "licodec" or effort > MAX_EFFORT:
+            raise LicodecError(f"{name!r}: ':eN' takes a licodec codec and an effort from 0 to {MAX_EFFORT}")
+        return replace(base, name=f"{base.name}:e{effort}", label=f"{base.label} effort {effort}", effort=effort)
+
+    if "=" in name:
+        from licodec import api
+        from licodec.zoo.registry import read_weights_config
+
+        label, weights_dir = name.split("=", 1)
+        if not _LABEL.match(label):
+            raise LicodecError(f"{name!r}: the label before '=' must be 1-64 letters, digits, '.', '_' or '-'")
+        if not Path(weights_dir).is_dir():
+            raise LicodecError(f"{name!r}: {weights_dir} is not a weights folder")
+        model = read_weights_config(Path(weights_dir))["codec"]
+        lo, hi = api.load(model, weights_dir).quality_range
+        return EvalCodec(label, f"licodec {model} ({label})", "licodec",
+                         tuple(float(q) for q in range(int(lo), int(hi) + 1)), model, weights_dir)
     if name in list_models():
         from licodec import api
 
         lo, hi = api.load(name).quality_range
-        return EvalCodec(name, f"licodec {name}", "licodec", tuple(float(q) for q in range(int(lo), int(hi) + 1)))
+        return EvalCodec(name, f"licodec {name}", "licodec", tuple(float(q) for q in range(int(lo), int(hi) + 1)),
+                         name)
     if name in ANCHORS:
         anchor = ANCHORS[name]
         if not anchor.available():

@@ -45,6 +45,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 100
+    max_minutes: float = 0.0  # stop (checkpoint and export) once the run's wall time reaches this; 0: no limit
+    compile: bool = False  # torch.compile (inductor) the training forward
     init: str = ""  # start from these weights (a zoo name or a weights folder) instead of random
     # distillation (licodec.train.distill): a teacher (zoo name or weights folder) turns it on
     teacher: str = ""
@@ -54,13 +56,18 @@ class TrainConfig:
     channel_weight: float = 1.0
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
+def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
+    """Linear warm-up over ``cfg.warmup`` steps, then constant, then a cosine decay to 5% over
+    the last ``1 - decay_from`` of the run. The run's progress is its share of ``cfg.steps`` or,
+    with a time budget (``max_minutes``), of the budget's wall time if that is further along."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    start = int(cfg.decay_from * cfg.steps)
-    if step < start:
+    progress = step / max(cfg.steps, 1)
+    if cfg.max_minutes > 0:
+        progress = max(progress, wall / (cfg.max_minutes * 60))
+    if progress < cfg.decay_from:
         return cfg.lr
-    t = (step - start) / max(cfg.steps - start, 1)
+    t = (progress - cfg.decay_from) / max(1 - cfg.decay_from, 1e-9)
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
@@ -85,7 +92,7 @@ def command_line(cfg: dict) -> str:
     default = TrainConfig(data="", out="")
     parts = ["licodec", "train", "--data", cfg["data"], "--out", cfg["out"]]
     flags = {"model": "--model", "steps": "--steps", "batch": "--batch", "crop": "--crop", "lr": "--lr",
-             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "init": "--init", "teacher": "--teacher",
+             "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight"}
     for key, flag in flags.items():
@@ -95,6 +102,8 @@ def command_line(cfg: dict) -> str:
             parts += [flag, str(cfg[key])]
     if not cfg["bf16"]:
         parts.append("--no-bf16")
+    if cfg.get("compile"):
+        parts.append("--compile")
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -167,6 +176,7 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         step, wall = ckpt["step"], ckpt["wall"]
         torch.set_rng_state(ckpt["torch_rng"])
     data = RandomCrops(cfg.data, cfg.crop, seed=cfg.seed + step)
+    forward = torch.compile(model) if cfg.compile else model
     lo, hi = model.quality_range
     log = open(out / "log.jsonl", "a")
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", mininterval=5, dynamic_ncols=True)
@@ -180,13 +190,16 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
                       "step": step, "wall": time.time() - t0, "train_config": asdict(cfg),
                       "torch_rng": torch.get_rng_state()}, ckpt_path)
 
-    while step < cfg.steps:
+    def out_of_time() -> bool:
+        return cfg.max_minutes > 0 and time.time() - t0 >= cfg.max_minutes * 60
+
+    while step < cfg.steps and not out_of_time():
         for g in opt.param_groups:
-            g["lr"] = learning_rate(cfg, step)
+            g["lr"] = learning_rate(cfg, step, time.time() - t0)
         x = data.batch(cfg.batch).contiguous(memory_format=torch.channels_last)
         quality = torch.empty(cfg.batch).uniform_(lo, hi)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-            out_ = model(x, quality, features=distiller is not None and distiller.needs_features(step))
+            out_ = forward(x, quality, features=distiller is not None and distiller.needs_features(step))
             extra = distiller.loss(step, x, quality, out_) if distiller is not None else {}
         terms = rd_loss(model, out_, x, quality)
         if extra:
@@ -210,13 +223,15 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         if step % cfg.log_every == 0:
             log.write(json.dumps({"step": step, "wall": round(time.time() - t0, 1), "loss": running["loss"],
                                   "bpp": running["bpp"], "psnr": psnr, "aux": float(aux_loss.detach()),
-                                  "lr": learning_rate(cfg, step),
+                                  "lr": learning_rate(cfg, step, time.time() - t0),
                                   **({"stage": distiller.stage(step - 1),
                                       **{k: float(v.detach()) for k, v in extra.items()}} if distiller is not None else {})})
                       + "\n")
             log.flush()
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time():
             checkpoint()
+    if not ckpt_path.is_file():  # a time budget spent before the first step
+        checkpoint()
     bar.close()
     log.close()
     return export(out)

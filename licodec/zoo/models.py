@@ -1,6 +1,8 @@
 """Registrations of the built-in codecs."""
 
 from licodec.codec.feds import FedsStudent, FedsStudentConfig, FedsTeacher, FedsTeacherConfig
+from dataclasses import dataclass
+
 from licodec.codec.hyperprior import HyperpriorConfig, VariableRateHyperprior
 from licodec.zoo.registry import register_model
 
@@ -11,6 +13,24 @@ from licodec.zoo.registry import register_model
     description="variable-rate mean-scale hyperprior (Ballé 2018 / Minnen 2018, gain units of Cui 2021), quality 1-8",
 )
 def hyperprior_vr(config: HyperpriorConfig) -> VariableRateHyperprior:
+    return VariableRateHyperprior(config)
+
+
+@dataclass(frozen=True)
+class ContextHyperpriorConfig(HyperpriorConfig):
+    """``hyperprior-ctx``: the hyperprior's transforms with a space-channel context model over
+    unevenly sized channel groups (ELIC's 16, 16, 32, ... pattern)."""
+
+    M: int = 192
+    context_groups: tuple = (16, 16, 32, 64, 64)
+
+
+@register_model(
+    "hyperprior-ctx",
+    ContextHyperpriorConfig,
+    description="variable-rate hyperprior with channel-group + checkerboard context (ELIC-style), quality 1-8",
+)
+def hyperprior_ctx(config: ContextHyperpriorConfig) -> VariableRateHyperprior:
     return VariableRateHyperprior(config)
 
 

@@ -44,7 +44,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-DEFAULT_MODEL = "hyperprior-vr"
+DEFAULT_MODEL = "hyperprior-ctx"
 
 
 def register_model(name: str, config_cls: type, description: str = ""):
