@@ -68,7 +68,8 @@ def _extra_sections() -> str:
             rows.append(f"| {level} | {r['iterations']} | {bd} | {bp} | {r['encode_s_per_image']:.1f} |")
         parts.append(f"## Encode effort\n\n`{e['command']}` ({e['codec']}, {e['dataset']}, qualities "
                      f"{', '.join(f'{q:g}' for q in e['qualities'])}, {e['machine']['threads']} thread(s); "
-                     f"PSNR-RGB on real bytes):\n\n" + "\n".join(rows))
+                     f"PSNR-RGB on real bytes):\n\n" + "\n".join(rows)
+                     + (f"\n\n{e['notes']}" if e.get("notes") else ""))
     speed = results / "context_speed.json"
     if speed.exists():
         sp = json.loads(speed.read_text())
