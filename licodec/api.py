@@ -12,6 +12,7 @@ from PIL import Image
 
 from licodec.entropy.container import Bitstream
 from licodec.errors import BitstreamError, LicodecError, WeightsError
+from licodec.rate_control import TargetResult, search_quality
 from licodec.image_io import SourceImage, decode_alpha, encode_alpha, prepare, read_image, to_pil
 from licodec.zoo import DEFAULT_MODEL, create_model, get_entry
 
@@ -64,17 +65,58 @@ def compress_bitstream(image, quality: float = DEFAULT_QUALITY, model: str = DEF
     return bitstream
 
 
-def compress(image, quality: float = DEFAULT_QUALITY, model: str = DEFAULT_MODEL,
-             effort: int = DEFAULT_EFFORT) -> bytes:
+def compress_to_size(image, target_size: int, model: str = DEFAULT_MODEL, weights_dir: str | Path | None = None,
+                     effort: int = DEFAULT_EFFORT) -> tuple[Bitstream, TargetResult]:
+    """The bitstream whose file is nearest ``target_size`` bytes (within 3% when the model can
+    land there), and how the search ended (:class:`~licodec.rate_control.TargetResult`: the
+    quality chosen, the size, the number of encodes). Every trial is a real encode at ``effort``."""
+    src = _source(image)
+    codec = load(model, weights_dir)
+    coded: dict[float, Bitstream] = {}
+
+    def encode(q: float) -> bytes:
+        coded[q] = compress_bitstream(src, q, model, weights_dir, effort)
+        return coded[q].to_bytes()
+
+    _, result = search_quality(encode, int(target_size), codec.quality_range,
+                               integer=getattr(codec, "integer_qualities", False))
+    return coded[result.quality], result
+
+
+def target_bytes(pixels: int, target_bpp: float | None = None, target_size: int | None = None) -> int | None:
+    """The target in bytes from bits per pixel or bytes (at most one of the two), or None."""
+    if target_bpp is not None and target_size is not None:
+        raise LicodecError("give a target in bpp or in bytes, not both")
+    if target_bpp is not None:
+        if not target_bpp > 0:
+            raise LicodecError(f"target bpp must be positive, got {target_bpp}")
+        return max(1, round(target_bpp * pixels / 8))
+    if target_size is not None and target_size < 1:
+        raise LicodecError(f"target size must be at least 1 byte, got {target_size}")
+    return target_size
+
+
+def compress(image, quality: float | None = None, model: str = DEFAULT_MODEL, effort: int = DEFAULT_EFFORT,
+             target_bpp: float | None = None, target_size: int | None = None) -> bytes:
     """Compress an image to ``.lic`` bytes.
 
     image: a path, a PIL image, an ``(H, W, 3)`` uint8 array, or a ``(3, H, W)`` /
     ``(1, 3, H, W)`` float tensor in [0, 1]. quality: 1 (smallest) to 8 (best), any value
-    in between. model: a name from :func:`licodec.zoo.list_models`. effort: 0 (fastest) to 9;
-    higher levels refine the latents for this image (slower encoding, fewer bytes at the same
-    quality); the decoder is the same for every effort.
+    in between (default 4). model: a name from :func:`licodec.zoo.list_models`. effort: 0
+    (fastest) to 9; higher levels refine the latents for this image (slower encoding, fewer
+    bytes at the same quality); the decoder is the same for every effort.
+    target_bpp / target_size: instead of a quality, the file size to land on, in bits per pixel
+    of the whole file or in bytes; the quality is searched (:mod:`licodec.rate_control`; the
+    header records the one chosen). A target the model cannot reach raises :class:`LicodecError`.
     """
-    return compress_bitstream(image, quality, model, effort=effort).to_bytes()
+    src = _source(image)
+    h, w = src.rgb.shape[:2]
+    target = target_bytes(h * w, target_bpp, target_size)
+    if target is None:
+        return compress_bitstream(src, DEFAULT_QUALITY if quality is None else quality, model, effort=effort).to_bytes()
+    if quality is not None:
+        raise LicodecError("give a quality or a target size, not both")
+    return compress_to_size(src, target, model, effort=effort)[0].to_bytes()
 
 
 def codec_for(bitstream: Bitstream, weights_dir: str | Path | None = None) -> torch.nn.Module:
@@ -102,8 +144,10 @@ def decompress_rgb(bitstream: Bitstream, weights_dir: str | Path | None = None) 
 def decompress(data: bytes | Bitstream) -> Image.Image:
     """Decode ``.lic`` bytes to a PIL image (RGB, L or RGBA, as the source was)."""
     bitstream = data if isinstance(data, Bitstream) else Bitstream.from_bytes(data)
-    rgb = decompress_rgb(bitstream)
-    alpha = None
-    if bitstream.channels == 4:
-        alpha = decode_alpha(bitstream.stream("alpha"), bitstream.height, bitstream.width)
+    has_alpha = "alpha" in bitstream.streams
+    if has_alpha != (bitstream.channels == 4):
+        raise BitstreamError(f"bitstream carries an alpha sub-stream but declares {bitstream.channels} channels"
+                             if has_alpha else "bitstream declares 4 channels but has no alpha sub-stream")
+    rgb = decompress_rgb(bitstream)  # first: the codec checks the declared geometry before allocating
+    alpha = decode_alpha(bitstream.streams["alpha"], bitstream.height, bitstream.width) if has_alpha else None
     return to_pil(rgb, bitstream.channels, alpha)

@@ -21,14 +21,15 @@ EXIF orientation       applied, so the coded image is upright
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from licodec.entropy.container import MAX_PIXELS
@@ -46,8 +47,10 @@ class SourceImage:
     bit_depth: int  # of the source
     alpha: np.ndarray | None = None
 
-    def tensor(self) -> torch.Tensor:
-        """``(1, 3, H, W)`` float32 in [0, 1]."""
+    def tensor(self):
+        """``(1, 3, H, W)`` float32 torch tensor in [0, 1]."""
+        import torch
+
         return torch.from_numpy(np.array(self.rgb, dtype=np.float32)).permute(2, 0, 1)[None].div_(255.0)
 
 
@@ -60,15 +63,26 @@ def open_image(path: str | Path) -> Image.Image:
         raise LicodecError(f"{path} is a folder, not an image")
     if path.stat().st_size == 0:
         raise LicodecError(f"{path} is empty")
+    return _load(path, str(path))
+
+
+def open_image_bytes(data: bytes, name: str = "stdin") -> Image.Image:
+    """Like :func:`open_image` for an image file's bytes (e.g. read from a pipe)."""
+    if not data:
+        raise LicodecError(f"{name} is empty")
+    return _load(io.BytesIO(data), name)
+
+
+def _load(source, name: str) -> Image.Image:
     try:
-        im = Image.open(path)
+        im = Image.open(source)
         im.load()
     except UnidentifiedImageError:
-        raise LicodecError(f"{path} is not an image licodec can read (PNG, JPEG, WebP, TIFF, BMP)") from None
+        raise LicodecError(f"{name} is not an image licodec can read (PNG, JPEG, WebP, TIFF, BMP)") from None
     except Image.DecompressionBombError:
-        raise LicodecError(f"{path} is too large (over {MAX_PIXELS} pixels)") from None
+        raise LicodecError(f"{name} is too large (over {MAX_PIXELS} pixels)") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise LicodecError(f"{path} is truncated or damaged: {e}") from None
+        raise LicodecError(f"{name} is truncated or damaged: {e}") from None
     return im
 
 
@@ -121,6 +135,11 @@ def read_image(path: str | Path) -> SourceImage:
         return prepare(im, name=str(path))
 
 
+def read_image_bytes(data: bytes, name: str = "stdin") -> SourceImage:
+    with open_image_bytes(data, name) as im:
+        return prepare(im, name=name)
+
+
 def encode_alpha(alpha: np.ndarray) -> bytes:
     return zlib.compress(np.ascontiguousarray(alpha, dtype=np.uint8).tobytes(), 9)
 
@@ -145,10 +164,32 @@ def to_pil(rgb: np.ndarray, channels: int, alpha: np.ndarray | None = None) -> I
     return im
 
 
+def _umask() -> int:
+    try:  # Linux reports it without changing it (os.umask's read-by-setting races with threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def output_mode(path: Path) -> int:
+    """The permission bits a new output gets, as ``open()`` (and cwebp) would give it:
+    0666 minus the umask; an overwritten file keeps its own mode."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 def atomic_write(path: str | Path, data_or_writer, force: bool = False) -> Path:
     """Write bytes (or call ``writer(file_path)``) to a temporary file, then rename it into place.
 
     Refuses to replace an existing file unless ``force``; on any failure nothing is left behind.
+    The file gets the usual mode (:func:`output_mode`), not the temporary file's 0600.
     """
     path = Path(path)
     if path.exists() and not force:
@@ -166,6 +207,7 @@ def atomic_write(path: str | Path, data_or_writer, force: bool = False) -> Path:
         else:
             os.close(fd)
             data_or_writer(tmp)
+        os.chmod(tmp, output_mode(path))
         os.replace(tmp, path)
     except BaseException:
         try:

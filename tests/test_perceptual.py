@@ -124,6 +124,35 @@ def test_haarpsi_small_image(rng):
         P.haarpsi(a, a)
 
 
+# --------------------------------------------------------------------------- VIF
+
+
+def test_vif_identity_monotonic_and_reference(img):
+    import piq
+    from PIL import Image, ImageFilter
+
+    assert P.vif(img, img) == pytest.approx(1.0, abs=1e-6)
+    scores = [P.vif(img, noisy(img, s)) for s in (2, 8, 32)]
+    assert 1 > scores[0] > scores[1] > scores[2] > 0
+    blurred = [np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(r))) for r in (0.7, 1.5, 3)]
+    blur_scores = [P.vif(img, b) for b in blurred]
+    assert 1 > blur_scores[0] > blur_scores[1] > blur_scores[2] > 0
+    # piq takes the distorted image first; VIF is not symmetric
+    t = lambda a: torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float()  # noqa: E731
+    expected = piq.vif_p(t(blurred[1]), t(img), data_range=255.0).item()
+    assert blur_scores[1] == pytest.approx(expected, rel=1e-6)
+    assert P.vif(blurred[1], img) != pytest.approx(blur_scores[1], rel=1e-3)
+    # more contrast than the reference: above 1 (VIF is a fidelity, not a distance)
+    low_contrast = (128 + (img.astype(np.float64) - 128) * 0.5).round().astype(np.uint8)
+    assert P.vif(low_contrast, img) > 1
+
+
+def test_vif_small_image(rng):
+    a = random_image(rng, 40, 64)
+    with pytest.raises(LicodecError, match="41 px"):
+        P.vif(a, a)
+
+
 # --------------------------------------------------------------------------- LPIPS
 
 
@@ -230,8 +259,11 @@ def test_dists_missing_files(vgg_dir, tmp_path):
 
 
 def test_registry():
-    assert set(P.METRIC_NAMES) >= {"ms-ssim", "haarpsi", "lpips", "dists"}
+    from licodec.eval import metric_registry
+
+    assert set(metric_registry.names(selectable=True)) >= {"ms-ssim", "haarpsi", "lpips", "dists", "vif"}
     assert P.build_metric("ms-ssim") is P.ms_ssim and P.build_metric("HaarPSI") is P.haarpsi
+    assert P.build_metric("vif") is P.vif and P.higher_is_better("vif")
     assert [P.higher_is_better(n) for n in ("ms-ssim", "haarpsi", "lpips", "dists")] == [True, True, False, False]
     with pytest.raises(LicodecError, match="valid: ms-ssim, haarpsi"):
         P.build_metric("vmaf")

@@ -10,18 +10,6 @@ from licodec.errors import LicodecError
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "kodim23.png"
 
 
-def _read_bytes(path: str) -> bytes:
-    p = Path(path)
-    if not p.exists():
-        raise LicodecError(f"no such file: {p}")
-    if p.is_dir():
-        raise LicodecError(f"{p} is a folder, not a .lic file")
-    data = p.read_bytes()
-    if not data:
-        raise LicodecError(f"{p} is empty")
-    return data
-
-
 def _quality(text: str) -> float:
     import argparse
 
@@ -31,88 +19,119 @@ def _quality(text: str) -> float:
         raise argparse.ArgumentTypeError(f"quality must be a number, got {text!r}") from None
 
 
-def _effort(text: str) -> int:
+def _number(kind, lo: float, hi: float | None, what: str):
+    """An argparse type: a ``kind`` (int or float) from ``lo`` to ``hi`` (open above when None)."""
     import argparse
 
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not (lo <= value and (hi is None or value <= hi)):
+            raise argparse.ArgumentTypeError(f"{what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _effort(text: str) -> int:
     from licodec.codec.refine import MAX_EFFORT
 
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_EFFORT:
-        raise argparse.ArgumentTypeError(f"effort must be an integer from 0 to {MAX_EFFORT}, got {text!r}")
-    return value
+    return _number(int, 0, MAX_EFFORT, f"effort must be an integer from 0 to {MAX_EFFORT}")(text)
+
+
+_processes = _number(int, 1, None, "-j takes a number of processes (1 or more)")
+_positive = _number(float, 1e-12, None, "expected a positive number")
+
+
+def _add_io_arguments(p, what: str, default_output: str) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help=f"{what}, a folder of them, or - for stdin; several inputs or a folder need -o DIR")
+    p.add_argument("-o", "--output", help=f"output file, - for stdout, or a folder for several inputs "
+                                          f"(default: {default_output})")
+    p.add_argument("-j", "--jobs", type=_processes, default=1, help="worker processes for several inputs")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    p.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and timings")
+
+
+def _run_jobs(args, suffixes: set[str], new_suffix: str, default_output, fn, *fn_args) -> int:
+    """One input (file or -) in this process with errors raised; several inputs or a folder as a batch."""
+    import sys
+
+    from licodec.cli.jobs import STDIO, Job, plan_batch, run_batch
+
+    inputs = args.inputs
+    if len(inputs) == 1 and not Path(inputs[0]).is_dir():
+        source = inputs[0]
+        if args.output:
+            output = args.output
+        elif source == STDIO:
+            output = STDIO
+        else:
+            output = default_output(source)
+        line = fn(Job(source, output), *fn_args)
+        if args.verbose or getattr(args, "report", False):
+            print(line, file=sys.stderr if output == STDIO else sys.stdout)
+        return 0
+    if not args.output or args.output == STDIO:
+        raise LicodecError("several inputs or a folder need an output folder: -o DIR")
+    jobs = plan_batch(inputs, args.output, suffixes, new_suffix)
+    failed = run_batch(fn, jobs, *fn_args, processes=args.jobs, verbose=args.verbose)
+    if failed:
+        raise LicodecError(f"{failed} of {len(jobs)} files failed")
+    return 0
 
 
 def _encode(sub) -> None:
-    p = sub.add_parser("encode", help="compress an image to a .lic file")
-    p.add_argument("input", help="PNG, JPEG, WebP, TIFF or BMP image")
-    p.add_argument("-o", "--output", help="output .lic (default: the input's name with .lic)")
-    p.add_argument("-q", "--quality", type=_quality, default=4.0, help="1 (smallest) to 8 (best), fractions allowed")
+    p = sub.add_parser("encode", help="compress images to .lic files")
+    _add_io_arguments(p, "PNG, JPEG, WebP, TIFF or BMP image", "the input's name with .lic; stdout for -")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("-q", "--quality", type=_quality, default=None,
+                      help="1 (smallest) to 8 (best), fractions allowed; default 4")
+    rate.add_argument("--bpp", type=_positive, default=None,
+                      help="target size in bits per pixel of the whole file: the quality is searched (within 3%%)")
+    rate.add_argument("--size", default=None,
+                      help="target file size in bytes (40000, 40k, 40kib, 1.5m): the quality is searched (within 3%%)")
     p.add_argument("-m", "--model", default=None, help="codec name (see `licodec models`)")
     p.add_argument("-e", "--effort", type=_effort, default=None,
                    help="0 (fastest) to 9: encode time spent refining the latents for this image "
                         "(fewer bytes at the same quality; decoding is unchanged); default 0")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and timings")
 
     def run(args) -> int:
         from licodec import api
-        from licodec.image_io import atomic_write, read_image
+        from licodec.cli.jobs import EncodeOptions, encode_job
+        from licodec.rate_control import parse_size
+        from licodec.train.data import IMAGE_SUFFIXES
         from licodec.zoo import DEFAULT_MODEL
 
-        out = Path(args.output) if args.output else Path(args.input).with_suffix(".lic")
-        if out.exists() and not args.force:
-            raise LicodecError(f"{out} exists; use --force to overwrite it")
-        model = args.model or DEFAULT_MODEL
-        t0 = time.perf_counter()
-        codec = api.load(model)
-        codec.check_quality(args.quality)
-        t1 = time.perf_counter()
-        src = read_image(args.input)
-        t2 = time.perf_counter()
-        effort = api.DEFAULT_EFFORT if args.effort is None else args.effort
-        data = api.compress_bitstream(src, args.quality, model, effort=effort).to_bytes()
-        t3 = time.perf_counter()
-        atomic_write(out, data, force=args.force)
-        if args.verbose:
-            h, w = src.rgb.shape[:2]
-            print(f"{args.input} ({w}x{h}) -> {out}: {len(data):,} bytes, {8 * len(data) / (w * h):.4f} bpp, "
-                  f"quality {args.quality:g}, effort {effort}, {model}; load {t1 - t0:.2f} s, read {t2 - t1:.2f} s, encode {t3 - t2:.2f} s")
-        return 0
+        opt = EncodeOptions(quality=args.quality, target_bpp=args.bpp,
+                            target_size=parse_size(args.size) if args.size is not None else None,
+                            model=args.model, effort=args.effort, force=args.force)
+        codec = api.load(opt.model or DEFAULT_MODEL)  # an unknown model or bad quality fails once, up front
+        if opt.quality is not None:
+            codec.check_quality(opt.quality)
+        args.report = opt.target_bpp is not None or opt.target_size is not None  # always say the quality chosen
+        return _run_jobs(args, IMAGE_SUFFIXES, ".lic", lambda src: str(Path(src).with_suffix(".lic")),
+                         encode_job, opt)
 
     p.set_defaults(run=run)
 
 
 def _decode(sub) -> None:
-    p = sub.add_parser("decode", help="decompress a .lic file to an image")
-    p.add_argument("input", help=".lic file")
-    p.add_argument("-o", "--output", help="output image, format from the suffix (default: the input's name with .png)")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("-v", "--verbose", action="store_true", help="print timings")
+    p = sub.add_parser("decode", help="decompress .lic files to images")
+    _add_io_arguments(p, ".lic file", "the input's name with .png; PNG on stdout for -")
 
     def run(args) -> int:
-        from licodec import api
-        from licodec.entropy.container import Bitstream
-        from licodec.image_io import save_image
+        from licodec.cli.jobs import decode_job
 
-        out = Path(args.output) if args.output else Path(args.input).with_suffix(".png")
-        if out.exists() and not args.force:
-            raise LicodecError(f"{out} exists; use -o to name another output or --force to overwrite it")
-        data = _read_bytes(args.input)
-        t0 = time.perf_counter()
-        bitstream = Bitstream.from_bytes(data)
-        api.codec_for(bitstream)  # load (and verify) the weights before timing the decode
-        t1 = time.perf_counter()
-        image = api.decompress(bitstream)
-        t2 = time.perf_counter()
-        save_image(image, out, force=args.force)
-        if args.verbose:
-            w, h = image.size
-            print(f"{args.input} -> {out} ({w}x{h}, {image.mode}): {8 * len(data) / (w * h):.4f} bpp; "
-                  f"load {t1 - t0:.2f} s, decode {t2 - t1:.2f} s")
-        return 0
+        def default_output(src: str) -> str:
+            out = Path(src).with_suffix(".png")
+            if out.exists() and not args.force:
+                raise LicodecError(f"{out} exists; use -o to name another output or --force to overwrite it")
+            return str(out)
+
+        return _run_jobs(args, {".lic"}, ".png", default_output, decode_job, args.force)
 
     p.set_defaults(run=run)
 
@@ -124,7 +143,9 @@ def _info(sub) -> None:
     def run(args) -> int:
         from licodec.entropy.container import FORMAT_VERSION, Bitstream
 
-        data = _read_bytes(args.input)
+        from licodec.cli.jobs import read_lic
+
+        data = read_lic(args.input)
         b = Bitstream.from_bytes(data)
         pixels = b.height * b.width
         print(f"file:       {args.input} ({len(data):,} bytes, {8 * len(data) / pixels:.4f} bpp)")
@@ -210,12 +231,15 @@ def _demo(sub) -> None:
 
 
 def _train(sub) -> None:
-    p = sub.add_parser("train", help="train a codec on a folder of images (resumable)")
+    p = sub.add_parser("train", help="train a codec on a folder of images (resumable)",
+                       description="Several processes: torchrun --nproc_per_node N -m licodec train ... "
+                                   "(DistributedDataParallel; only rank 0 writes the run folder).")
     p.add_argument("--data", required=True, help="folder of training images (searched recursively)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, export/")
     p.add_argument("--model", default="hyperprior-vr")
     p.add_argument("--steps", type=int, default=30000)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8,
+                   help="images per step and process: under torchrun with N processes a step sees N x BATCH images")
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in fp32")
@@ -235,6 +259,14 @@ def _train(sub) -> None:
     d.add_argument("--channel-steps", type=int, default=0, help="stage 2 length (steps)")
     d.add_argument("--align-weight", type=float, default=1.0, help="weight of the feature-alignment loss")
     d.add_argument("--channel-weight", type=float, default=1.0, help="weight of the channel-distillation loss")
+    v = p.add_argument_group("codebook codecs (--model vqgan)",
+                             "L1 + MS-SSIM + focal frequency + commitment losses, the PatchGAN from --adv-start on; "
+                             "first a base run (top rung K=1024), then one run per rung: "
+                             "--init BASE/export --rung K fine-tunes rung K's codebook and 1x1 convolutions "
+                             "(the ladder is made from the base codebook by k-means first), all else frozen")
+    v.add_argument("--adv-start", type=int, default=-1, help="step from which the adversarial loss is on (-1: never)")
+    v.add_argument("--adv-weight", type=float, default=0.5, help="adversarial weight (times VQGAN's adaptive weight)")
+    v.add_argument("--rung", type=int, default=0, help="codebook size K of the rung to fine-tune (0: base training)")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -244,7 +276,8 @@ def _train(sub) -> None:
         for name in ("steps", "batch", "crop", "checkpoint_every", "log_every"):
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes"):
+        for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes", "adv_weight",
+                     "rung"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if (args.align_steps or args.channel_steps) and not args.teacher:
@@ -257,9 +290,11 @@ def _train(sub) -> None:
                           max_minutes=args.max_minutes, compile=args.compile,
                           teacher=args.teacher,
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
-                          align_weight=args.align_weight, channel_weight=args.channel_weight)
+                          align_weight=args.align_weight, channel_weight=args.channel_weight,
+                          adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung)
         path = train(cfg, resume=not args.restart)
-        print(f"exported weights to {path}")
+        if path is not None:  # under torchrun, rank 0 only
+            print(f"exported weights to {path}")
         return 0
 
     p.set_defaults(run=run)

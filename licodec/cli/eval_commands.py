@@ -7,8 +7,20 @@ import sys
 from pathlib import Path
 
 from licodec.errors import LicodecError
+from licodec.eval import metric_registry
 
 DEFAULT_ANCHORS = ["jpeg420", "webp"]
+
+
+def _metric_list(selectable: bool) -> str:
+    """Registry names for help texts, with directions: ``ms-ssim (dB), lpips (lower is better), ...``."""
+    out = []
+    for name in metric_registry.names(selectable):
+        spec = metric_registry.get(name)
+        notes = [spec.unit] if spec.unit else []
+        notes += [] if spec.higher_is_better else ["lower is better"]
+        out.append(name + (f" ({', '.join(notes)})" if notes else ""))
+    return ", ".join(out)
 
 
 def _quality_spec(text: str) -> tuple[str, tuple[float, ...]]:
@@ -40,8 +52,8 @@ def _eval(sub) -> None:
                         "default: the default model, jpeg420 and webp")
     p.add_argument("-q", "--quality", type=_quality_spec, action="append", default=[], metavar="CODEC=Q1,Q2",
                    help="qualities for one codec (repeatable); default: each codec's own sweep")
-    p.add_argument("-m", "--metrics", nargs="*", default=["ms-ssim"],
-                   help="besides PSNR (RGB and Y): ms-ssim haarpsi lpips lpips-vgg dists (default: ms-ssim); "
+    p.add_argument("-m", "--metrics", nargs="*", default=["ms-ssim"], metavar="METRIC",
+                   help=f"besides PSNR (RGB and Y): any of {_metric_list(True)} (default: ms-ssim); "
                         "LPIPS/DISTS need local backbone files (--weights-dir)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--limit", type=int, default=0, help="only the first N images")
@@ -60,6 +72,7 @@ def _eval(sub) -> None:
             raise LicodecError("--jobs must be at least 1")
         if args.limit < 0:
             raise LicodecError("--limit must be positive")
+        args.metrics = list(dict.fromkeys(metric_registry.get(m, selectable=True).name for m in args.metrics))
         dataset = load_dataset(args.dataset, args.root, limit=args.limit)
         codecs = args.codecs or [DEFAULT_MODEL] + DEFAULT_ANCHORS
         qualities = dict(args.quality)
@@ -90,7 +103,7 @@ def _bdrate(sub) -> None:
                                    "results JSON files (licodec eval's or CompressAI's format).")
     p.add_argument("anchor", help="anchor results JSON")
     p.add_argument("tests", nargs="+", help="results JSON files to compare with the anchor")
-    p.add_argument("--metric", default="psnr", help="psnr (RGB), psnr-y, ms-ssim (in dB), haarpsi, lpips, lpips-vgg, dists")
+    p.add_argument("--metric", default="psnr", help=f"one of {_metric_list(False)} (default: psnr, on RGB)")
     p.add_argument("--method", default="pchip", choices=["pchip", "akima", "cubic"],
                    help="interpolation (default pchip, as in the JVET/JCT-VC common test conditions)")
 
@@ -99,14 +112,16 @@ def _bdrate(sub) -> None:
         from licodec.eval.results import load_curve, metric_key
 
         key = metric_key(args.metric)
+        spec = metric_registry.by_key(key)
         anchor = load_curve(args.anchor)
         tests = [load_curve(t) for t in args.tests]
-        unit = "dB" if key in ("psnr-rgb", "psnr-y", "ms-ssim-rgb") else ""
+        unit = f" {spec.unit}" if spec.unit else ""
+        direction = "" if spec.higher_is_better else " (lower is better)"
         for t in tests:
             rate, dist, notes = bd_figures(anchor, t, key, args.method)
             _print_warnings(notes)
             print(f"{t.name} vs {anchor.name} ({key}, {args.method}): BD-rate {rate:+.2f} %, "
-                  f"BD-{key} {dist:+.3f}{(' ' + unit) if unit else ''}")
+                  f"BD-{key} {dist:+.3f}{unit}{direction}")
         return 0
 
     p.set_defaults(run=run)
@@ -116,7 +131,8 @@ def _plot(sub) -> None:
     p = sub.add_parser("plot", help="plot RD curves from results JSON files and print a BD-rate table")
     p.add_argument("curves", nargs="+", help="results JSON files (licodec eval's or CompressAI's format)")
     p.add_argument("-o", "--output", required=True, help="figure file (.png, .pdf or .svg)")
-    p.add_argument("--metrics", nargs="+", default=["psnr", "ms-ssim"], help="panels (default: psnr ms-ssim)")
+    p.add_argument("--metrics", nargs="+", default=["psnr", "ms-ssim"], metavar="METRIC",
+                   help=f"panels, any of {_metric_list(False)} (default: psnr ms-ssim)")
     p.add_argument("--anchor", help="BD-rates of every curve against this file (default: the first)")
     p.add_argument("--test", help="instead, BD-rates of this file against every other curve")
     p.add_argument("--method", default="pchip", choices=["pchip", "akima", "cubic"])

@@ -63,3 +63,51 @@ def quality_tensor(quality, batch: int) -> Tensor:
     if q.ndim == 0:
         q = q.expand(batch)
     return q
+
+
+def tile_prefix(index: int, count: int) -> str:
+    """Sub-stream name prefix of tile ``index`` of ``count`` (none for a single tile)."""
+    return f"t{index}." if count > 1 else ""
+
+
+def compress_tiles(x: Tensor, tile: int, code_tile) -> tuple[dict, int]:
+    """Code ``x`` ``(1, 3, H, W)`` tile by tile: ``code_tile(tile_tensor) -> {name: bytes}``.
+    Returns the prefixed sub-streams and the tile size to record in the header (0: one tile)."""
+    grid = tiles(*x.shape[-2:], tile)
+    streams = {}
+    for i, (top, left, th, tw) in enumerate(grid):
+        for name, data in code_tile(x[..., top : top + th, left : left + tw]).items():
+            streams[tile_prefix(i, len(grid)) + name] = data
+    return streams, tile if len(grid) > 1 else 0
+
+
+def check_tiling(bitstream, tile: int, codec_id: str) -> list[tuple[int, int, int, int]]:
+    """The tile grid of ``bitstream`` if it is the one a codec with tile size ``tile`` writes for
+    the declared image size; else :class:`BitstreamError` (before anything is allocated)."""
+    from licodec.errors import BitstreamError
+
+    h, w, declared = bitstream.height, bitstream.width, bitstream.tile
+    one = tile <= 0 or (h <= tile and w <= tile)
+    if one and declared != 0:
+        raise BitstreamError(f"bitstream declares tiles of {declared} for a {w}x{h} image that "
+                             f"{codec_id} codes in one tile")
+    if not one and declared == 0:
+        raise BitstreamError(f"bitstream declares a {w}x{h} image in one tile; "
+                             f"{codec_id} codes at most {tile}x{tile} per tile")
+    if not one and declared != tile:
+        raise BitstreamError(f"bitstream declares tiles of {declared}; {codec_id} codes in tiles of {tile}")
+    return tiles(h, w, declared)
+
+
+def check_stream_names(bitstream, names, codec_id: str) -> None:
+    """:class:`BitstreamError` unless ``bitstream`` has exactly the sub-streams ``names`` (plus an
+    optional ``alpha``, which :mod:`licodec.api` handles)."""
+    from licodec.errors import BitstreamError
+
+    missing = [name for name in names if name not in bitstream.streams]
+    if missing:
+        raise BitstreamError(f"bitstream has no sub-stream {missing[0]!r}" +
+                             (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""))
+    extra = [name for name in bitstream.streams if name not in names and name != "alpha"]
+    if extra:
+        raise BitstreamError(f"bitstream has a sub-stream {extra[0]!r} that {codec_id} does not write")

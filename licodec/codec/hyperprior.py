@@ -24,13 +24,15 @@ import torch
 from torch import Tensor, nn
 
 from licodec._compat import compressai_core
-from licodec.codec.base import CodecOutput, crop, pad_to_multiple, quality_tensor, tiles
+from licodec.codec.base import (CodecOutput, check_stream_names, check_tiling, compress_tiles, crop,
+                                pad_to_multiple, quality_tensor, tile_prefix, tiles)
 from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.latent import HyperpriorLatentCodec
 from licodec.codec.refine import EFFORT_ITERATIONS, check_effort, refine_latents
+from licodec.entropy import rans
 from licodec.entropy.container import Bitstream
 from licodec.entropy.models import default_scale_table
-from licodec.errors import LicodecError
+from licodec.errors import BitstreamError, LicodecError
 
 GDN = compressai_core().GDN
 
@@ -268,25 +270,35 @@ class VariableRateHyperprior(nn.Module):
             raise LicodecError(f"compress expects a (1, 3, H, W) tensor, got {tuple(x.shape)}")
         q = self.check_quality(quality)
         effort = check_effort(effort)
-        h, w = x.shape[-2:]
-        streams = {}
-        grid = tiles(h, w, self.config.tile)
-        for i, (top, left, th, tw) in enumerate(grid):
-            prefix = f"t{i}." if len(grid) > 1 else ""
-            for name, data in self.compress_tile(x[..., top : top + th, left : left + tw], q, effort).items():
-                streams[prefix + name] = data
+        streams, tile = compress_tiles(x, self.config.tile, lambda t: self.compress_tile(t, q, effort))
         return Bitstream(codec_id=self.codec_id, weights_sha256=self.weights_sha256, quality=q,
-                         height=h, width=w, tile=self.config.tile if len(grid) > 1 else 0, streams=streams)
+                         height=x.shape[-2], width=x.shape[-1], tile=tile, streams=streams)
+
+    def check_geometry(self, bitstream: Bitstream) -> list[tuple[int, int, int, int]]:
+        """Refuse, before anything is allocated or decoded, a tiling, set of sub-streams or
+        sub-stream length that :meth:`compress` never writes for the declared image size;
+        returns the tile grid. An ``alpha`` sub-stream is left to the caller (:mod:`licodec.api`)."""
+        grid = check_tiling(bitstream, self.config.tile, self.codec_id)
+        names = {}  # sub-stream name -> number of symbols it codes
+        for i, (_, _, th, tw) in enumerate(grid):
+            prefix = tile_prefix(i, len(grid))
+            _, n, zh, zw = self._latent_shape(th, tw)
+            names[prefix + "z"] = n * zh * zw
+            names[prefix + "y"] = self.config.M * zh * zw * 16
+        check_stream_names(bitstream, names, self.codec_id)
+        for name, total in names.items():
+            rans.check_length(len(bitstream.streams[name]), total, name)
+        return grid
 
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream) -> Tensor:
         """Returns ``(1, 3, H, W)`` in [0, 1]."""
         q = self.check_quality(bitstream.quality)
+        grid = self.check_geometry(bitstream)
         h, w = bitstream.height, bitstream.width
-        grid = tiles(h, w, bitstream.tile)
         out = torch.empty(1, 3, h, w)
         for i, (top, left, th, tw) in enumerate(grid):
-            prefix = f"t{i}." if len(grid) > 1 else ""
+            prefix = tile_prefix(i, len(grid))
             streams = {name: bitstream.stream(prefix + name) for name in ("z", "y")}
             out[..., top : top + th, left : left + tw] = self.decompress_tile(streams, q, (th, tw), prefix)
         return out

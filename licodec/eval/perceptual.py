@@ -22,6 +22,16 @@ first and the distorted image second, and returns a Python ``float``:
     unifying structure and texture similarity", IEEE TPAMI 44(5), 2022; arXiv 2020),
     our own implementation (:class:`DISTSNet`) of the authors' architecture. In [0, 1]
     in practice, lower is better.
+``vif``
+    Pixel-domain Visual Information Fidelity, VIFp (H. R. Sheikh, A. C. Bovik, "Image
+    information and visual quality", IEEE TIP 15(2), 2006; the authors' pixel-domain
+    version), computed by ``piq.vif_p`` on BT.601 luma: 4 scales, sigma_n^2 = 2. 1 for
+    identical images, lower for losses of information, above 1 for contrast enhancement;
+    higher is better.
+
+Names, directions, units and minimum sizes of all metrics (these and the others, in
+:mod:`licodec.eval.pyramid_metrics` and :mod:`licodec.eval.external_metrics`) live in
+:mod:`licodec.eval.metric_registry`.
 
 LPIPS and DISTS need ImageNet-trained torchvision backbones that are never downloaded
 here. They are read from a local torchvision checkpoint: an explicit path, else
@@ -50,12 +60,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from licodec.errors import LicodecError
+from licodec.eval import metric_registry as registry
 
 PathLike = Union[str, Path]
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
-METRIC_NAMES = ("ms-ssim", "haarpsi", "lpips", "lpips-vgg", "dists")
-_HIGHER_IS_BETTER = {"ms-ssim": True, "haarpsi": True, "lpips": False, "lpips-vgg": False, "dists": False}
 
 #: torchvision's checkpoint file name for each ImageNet backbone used here.
 BACKBONE_FILES = {
@@ -66,10 +75,12 @@ BACKBONE_FILES = {
 _DOWNLOAD_ROOT = "https://download.pytorch.org/models/"
 
 #: lpips trunk name -> (torchvision architecture, smallest image side the trunk accepts)
-_LPIPS_NETS = {"alex": ("alexnet", 31), "vgg": ("vgg16", 16), "squeeze": ("squeezenet1_1", 17)}
+_LPIPS_NETS = {"alex": ("alexnet", registry.get("lpips").min_side),
+               "vgg": ("vgg16", registry.get("lpips-vgg").min_side),
+               "squeeze": ("squeezenet1_1", 17)}
 
-_MS_SSIM_MIN_SIDE = 161  # pytorch_msssim: smaller side > (win_size - 1) * 2**4 = 160
-_HAARPSI_MIN_SIDE = 16  # piq.haarpsi with 3 scales: Haar kernel of 2**(3 + 1) px
+_MS_SSIM_MIN_SIDE = registry.get("ms-ssim").min_side  # pytorch_msssim: side > (win_size - 1) * 2**4 = 160
+_HAARPSI_MIN_SIDE = registry.get("haarpsi").min_side  # piq.haarpsi, 3 scales: Haar kernel of 2**(3 + 1) px
 
 
 # --------------------------------------------------------------------------- helpers
@@ -88,16 +99,7 @@ def _import(module: str, pip_name: str, metric: str):
 
 def _check_pair(ref: np.ndarray, dist: np.ndarray, metric: str, min_side: int = 1) -> None:
     """Raise LicodecError unless ``ref`` and ``dist`` are same-shape ``(H, W, 3)`` uint8 arrays."""
-    for label, a in (("reference", ref), ("distorted", dist)):
-        if not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
-            desc = f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-            raise LicodecError(f"{metric}: the {label} image must be a uint8 (H, W, 3) RGB array, got {desc}")
-    if ref.shape != dist.shape:
-        raise LicodecError(f"{metric}: images differ in size: reference {ref.shape[1]}x{ref.shape[0]}, "
-                           f"distorted {dist.shape[1]}x{dist.shape[0]}")
-    h, w = ref.shape[:2]
-    if min(h, w) < min_side:
-        raise LicodecError(f"{metric} needs images at least {min_side} px on their smaller side, got {w}x{h}")
+    registry.check_arrays(ref, dist, metric, min_side)
 
 
 def _to_tensor(a: np.ndarray, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
@@ -163,6 +165,25 @@ def haarpsi(ref: np.ndarray, dist: np.ndarray) -> float:
     piq = _import("piq", "piq", "HaarPSI")
     with torch.no_grad():
         return float(piq.haarpsi(_to_tensor(ref), _to_tensor(dist), data_range=255.0, reduction="mean"))
+
+
+# --------------------------------------------------------------------------- VIF
+
+
+def vif(ref: np.ndarray, dist: np.ndarray) -> float:
+    """Pixel-domain VIF of ``dist`` against ``ref`` (``(H, W, 3)`` uint8); 1 when identical.
+
+    ``piq.vif_p(dist, ref)`` (piq takes the distorted image first) in float32 on the
+    0..255 range: BT.601 luma, 4 scales of Gaussian windows of 17, 9, 5, 3 px with valid
+    convolutions, visual noise variance 2 (float64 agrees to ~1e-5 and is 14x slower).
+    Not symmetric. Usually in [0, 1]; above 1 when ``dist`` has more contrast than
+    ``ref``. Both sides must be at least 41 px.
+    """
+    _check_pair(ref, dist, "VIF", registry.get("vif").min_side)
+    piq = _import("piq", "piq", "VIF")
+    with torch.no_grad():
+        return float(piq.vif_p(_to_tensor(dist), _to_tensor(ref), sigma_n_sq=2.0, data_range=255.0,
+                               reduction="mean"))
 
 
 # --------------------------------------------------------------------------- backbones
@@ -296,6 +317,16 @@ class LPIPS:
 def load_lpips(net: str = "alex", backbone: Optional[PathLike] = None) -> LPIPS:
     """Build an :class:`LPIPS` metric once; call it as ``metric(ref, dist) -> float``."""
     return LPIPS(net=net, backbone=backbone)
+
+
+def lpips_alex(weights_dir: Optional[PathLike] = None) -> LPIPS:
+    """The registry's ``lpips``: AlexNet trunk from ``weights_dir`` (else the torch hub cache)."""
+    return LPIPS(net="alex", backbone=weights_dir)
+
+
+def lpips_vgg(weights_dir: Optional[PathLike] = None) -> LPIPS:
+    """The registry's ``lpips-vgg``: VGG16 trunk from ``weights_dir`` (else the torch hub cache)."""
+    return LPIPS(net="vgg", backbone=weights_dir)
 
 
 # --------------------------------------------------------------------------- DISTS
@@ -464,24 +495,26 @@ def load_dists(backbone: Optional[PathLike] = None, head: Optional[PathLike] = N
     return DISTS(backbone=backbone, head=head)
 
 
+def dists_metric(weights_dir: Optional[PathLike] = None) -> DISTS:
+    """The registry's ``dists``: VGG16 from ``weights_dir`` (else the torch hub cache)."""
+    return DISTS(backbone=weights_dir)
+
+
 # --------------------------------------------------------------------------- registry
 
 
 def _canonical(name: str) -> str:
-    key = str(name).strip().lower().replace("_", "-")
-    key = {"msssim": "ms-ssim", "lpips-alex": "lpips"}.get(key, key)
-    if key not in METRIC_NAMES:
-        raise LicodecError(f"unknown metric {name!r}; valid: {', '.join(METRIC_NAMES)}")
-    return key
+    return registry.get(name, selectable=True).name
 
 
 def higher_is_better(name: str) -> bool:
-    """True for similarity scores (ms-ssim, haarpsi), False for distances (lpips, lpips-vgg, dists)."""
-    return _HIGHER_IS_BETTER[_canonical(name)]
+    """The direction of a metric, from :mod:`licodec.eval.metric_registry`."""
+    return registry.get(name, selectable=True).higher_is_better
 
 
 def build_metric(name: str, weights_dir: Optional[PathLike] = None) -> Metric:
-    """A metric by name (one of :data:`METRIC_NAMES`): ``metric(ref, dist) -> float``.
+    """A metric by name (``licodec eval -m`` names, see :mod:`licodec.eval.metric_registry`):
+    ``metric(ref, dist) -> float``.
 
     ``ref`` and ``dist`` are ``(H, W, 3)`` uint8 RGB arrays, reference first. Networks
     are built here, once; reuse the returned object across images. ``weights_dir``, if
@@ -489,11 +522,4 @@ def build_metric(name: str, weights_dir: Optional[PathLike] = None) -> Metric:
     (``alexnet-owt-7be5be79.pth``, ``vgg16-397923af.pth``) and replaces the torch hub
     cache. Raises LicodecError for an unknown name or missing weights.
     """
-    key = _canonical(name)
-    if key == "ms-ssim":
-        return ms_ssim
-    if key == "haarpsi":
-        return haarpsi
-    if key == "dists":
-        return DISTS(backbone=weights_dir)
-    return LPIPS(net="vgg" if key == "lpips-vgg" else "alex", backbone=weights_dir)
+    return registry.build(_canonical(name), weights_dir=weights_dir)

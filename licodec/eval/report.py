@@ -8,17 +8,27 @@ from pathlib import Path
 
 from licodec.errors import LicodecError
 from licodec.eval.bdrate import bd_psnr, bd_rate
-from licodec.eval.results import AXIS_LABELS, Curve
+from licodec.eval.metric_registry import axis_label, by_key
+from licodec.eval.results import Curve, lower_is_better
 
 
 def bd_figures(anchor: Curve, test: Curve, key: str, method: str = "pchip") -> tuple[float, float, list[str]]:
-    """``(BD-rate %, BD-quality, warnings)`` of ``test`` against ``anchor`` on metric ``key``."""
+    """``(BD-rate %, BD-quality, warnings)`` of ``test`` against ``anchor`` on metric ``key``.
+
+    BD-rate is negative when ``test`` needs fewer bits for the same quality, whatever the
+    metric's direction (lower-is-better metrics are negated before interpolation).
+    BD-quality is the mean difference of the metric at equal rate in its own units and
+    direction (MS-SSIM in dB): positive is better for PSNR or SSIMULACRA 2, negative is
+    better for LPIPS, NLPD or SWD.
+    """
     ra, da = anchor.points(key)
     rt, dt = test.points(key)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rate = bd_rate(ra, da, rt, dt, method=method)
         dist = bd_psnr(ra, da, rt, dt, method=method)
+    if lower_is_better(key):
+        dist = -dist
     return rate, dist, [str(w.message) for w in caught]
 
 
@@ -41,7 +51,7 @@ def bd_table(curves: list[Curve], keys: list[str], anchor: Curve | None = None, 
     cols = [k for k in keys if any(c.has(k) for c in curves)]
     if not cols:
         raise LicodecError(f"no curve has any of the metrics {', '.join(keys)}")
-    head = ["anchor" if test else "codec"] + [f"BD-rate ({AXIS_LABELS.get(k, k).split(' [')[0]})" for k in cols]
+    head = ["anchor" if test else "codec"] + [f"BD-rate ({by_key(k).label if by_key(k) else k})" for k in cols]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes: list[str] = []
     if test is not None:
@@ -109,7 +119,7 @@ def plot_curves(curves: list[Curve], keys: list[str], out: str | Path, title: st
                 pad = 0.03 * (max(visible) - min(visible) or 1)
                 ax.set_ylim(min(visible) - pad, max(visible) + pad)
         ax.set_xlabel("bits per pixel")
-        ax.set_ylabel(AXIS_LABELS.get(key, key))
+        ax.set_ylabel(axis_label(key))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         if title:

@@ -7,7 +7,8 @@ A curve file looks like CompressAI's published results (so those load the same w
 
 Every list in ``results`` has one value per point; ``bpp`` is required. licodec adds
 ``dataset`` and ``codec`` at the top level and ``quality`` (the codec's knob) in ``results``.
-MS-SSIM is stored as a value in [0, 1] and compared in dB, ``-10 log10(1 - MS-SSIM)``.
+Metric keys, directions and units come from :mod:`licodec.eval.metric_registry`. MS-SSIM
+is stored as a value in [0, 1] and compared in dB, ``-10 log10(1 - MS-SSIM)``.
 """
 
 from __future__ import annotations
@@ -18,28 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from licodec.errors import LicodecError
-
-# Metric aliases users may type -> key in results files.
-METRIC_KEYS = {"psnr": "psnr-rgb", "psnr-rgb": "psnr-rgb", "psnr-y": "psnr-y", "ms-ssim": "ms-ssim-rgb",
-               "ms-ssim-rgb": "ms-ssim-rgb", "haarpsi": "haarpsi", "lpips": "lpips", "lpips-vgg": "lpips-vgg",
-               "dists": "dists"}
-# Metrics where lower is better (BD figures use their negation).
-LOWER_IS_BETTER = {"lpips", "lpips-vgg", "dists"}
-AXIS_LABELS = {"psnr-rgb": "PSNR (RGB) [dB]", "psnr-y": "PSNR (Y) [dB]", "ms-ssim-rgb": "MS-SSIM [dB]",
-               "haarpsi": "HaarPSI", "lpips": "LPIPS (lower is better)",
-               "lpips-vgg": "LPIPS-VGG (lower is better)", "dists": "DISTS (lower is better)"}
+from licodec.eval import metric_registry as registry
 
 
 def metric_key(name: str) -> str:
-    try:
-        return METRIC_KEYS[name]
-    except KeyError:
-        raise LicodecError(f"unknown metric {name!r} (known: {', '.join(sorted(set(METRIC_KEYS)))})") from None
+    """The results key of a metric name or alias (``psnr`` -> ``psnr-rgb``, ``ms-ssim`` -> ``ms-ssim-rgb``)."""
+    return registry.get(name).key
+
+
+def lower_is_better(key: str) -> bool:
+    """True for distances (LPIPS, DISTS, NLPD, SWD): BD figures use their negation."""
+    spec = registry.by_key(key)
+    return spec is not None and not spec.higher_is_better
 
 
 def to_db(key: str, values: list[float]) -> list[float]:
     """The values as plotted and compared: MS-SSIM in dB, the others unchanged."""
-    if key == "ms-ssim-rgb":
+    spec = registry.by_key(key)
+    if spec is not None and spec.in_db:
         return [math.inf if v >= 1 else -10 * math.log10(1 - v) for v in values]
     return list(values)
 
@@ -62,12 +59,12 @@ class Curve:
 
     def points(self, key: str) -> tuple[list[float], list[float]]:
         """``(bpp, quality)`` for metric ``key``, the quality in the domain BD figures use
-        (MS-SSIM in dB; LPIPS/DISTS negated so that higher is better)."""
+        (MS-SSIM in dB; lower-is-better metrics negated so that higher is better)."""
         if key not in self.results:
             raise LicodecError(f"{self.source or self.name} has no {key!r} values "
                                f"(it has: {', '.join(k for k in self.results if k != 'bpp')})")
         values = to_db(key, self.results[key])
-        if key in LOWER_IS_BETTER:
+        if lower_is_better(key):
             values = [-v for v in values]
         return list(self.bpp), values
 

@@ -1,12 +1,13 @@
 """The rate-distortion runner behind ``licodec eval``: codecs x qualities x images -> CSV and JSON curves.
 
 For every image and codec, each quality is encoded to real bytes, decoded, and measured
-(PSNR on RGB and Y always; MS-SSIM, HaarPSI, LPIPS, DISTS on request). One row per
-(image, codec, quality) goes to ``OUT/per_image.csv`` as soon as that image is done, so
-an interrupted run resumes where it stopped; rows carry the encoder's version (weights
-hash, library versions), and rows of another version are not reused. When all rows are
-there, ``OUT/<codec>.json`` holds the curve in CompressAI's format: per quality, the mean
-over images of bpp and of each metric (CompressAI's convention).
+(PSNR on RGB and Y always; the other metrics of :mod:`licodec.eval.metric_registry` on
+request). One row per (image, codec, quality) goes to ``OUT/per_image.csv`` as soon as
+that image is done, so an interrupted run resumes where it stopped; rows carry the
+encoder's version (weights hash, library versions), and rows of another version are not
+reused. When all rows are there, ``OUT/<codec>.json`` holds the curve in CompressAI's
+format: per quality, the mean over images of bpp and of each metric (CompressAI's
+convention; for SWD this is the mean of per-image distances, not a pooled-set SWD).
 
 Images run in parallel processes (``jobs``), each with ``cores // jobs`` torch threads.
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from licodec.errors import LicodecError
+from licodec.eval import metric_registry as registry
 from licodec.eval.codecs import EvalCodec, resolve_codec
 from licodec.eval.datasets import Dataset
 from licodec.eval.results import curve_to_dict, Curve, write_json
@@ -34,9 +36,6 @@ from licodec.eval.results import curve_to_dict, Curve, write_json
 CSV_NAME = "per_image.csv"
 BASE_COLUMNS = ["image", "codec", "version", "quality", "width", "height", "bytes", "bpp", "psnr-rgb", "psnr-y"]
 TIME_COLUMNS = ["encoding_time", "decoding_time"]
-# metric name (as typed) -> column / results key
-METRIC_COLUMNS = {"ms-ssim": "ms-ssim-rgb", "haarpsi": "haarpsi", "lpips": "lpips", "lpips-vgg": "lpips-vgg",
-                  "dists": "dists"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,8 @@ class Unit:
 
 
 def columns_for(metrics: tuple[str, ...]) -> list[str]:
-    return BASE_COLUMNS + [METRIC_COLUMNS[m] for m in metrics] + TIME_COLUMNS
+    """CSV columns for registry metric names (the column is each metric's results key)."""
+    return BASE_COLUMNS + [registry.get(m).key for m in metrics] + TIME_COLUMNS
 
 
 # ---------------------------------------------------------------- worker side
@@ -66,9 +66,7 @@ def _init_worker(threads: int) -> None:
 def _metric(name: str, weights_dir):
     key = (name, weights_dir)
     if key not in _metric_cache:
-        from licodec.eval.perceptual import build_metric
-
-        _metric_cache[key] = build_metric(name, weights_dir=weights_dir)
+        _metric_cache[key] = registry.build(name, weights_dir=weights_dir)
     return _metric_cache[key]
 
 
@@ -97,7 +95,7 @@ def run_unit(unit: Unit, metrics: tuple[str, ...], weights_dir: str | None) -> l
                    "quality": q, "width": w, "height": h, "bytes": len(data), "bpp": 8 * len(data) / (w * h),
                    "psnr-rgb": psnr(rgb, decoded), "psnr-y": psnr_y(rgb, decoded)}
             for m in metrics:
-                row[METRIC_COLUMNS[m]] = _metric(m, weights_dir)(rgb, decoded)
+                row[registry.get(m).key] = _metric(m, weights_dir)(rgb, decoded)
             row["encoding_time"], row["decoding_time"] = t1 - t0, t2 - t1
         except LicodecError as e:
             raise LicodecError(f"{unit.name}, {unit.codec.name} at quality {q:g}: {e}") from None
@@ -175,12 +173,12 @@ def evaluate(dataset: Dataset, codec_names: list[str], out_dir: str | Path,
     """Measure ``codec_names`` on ``dataset``; returns ``{codec name: results JSON path}``.
 
     qualities: per codec name, the settings to run (default: the codec's own sweep).
-    metrics: any of ``ms-ssim``, ``haarpsi``, ``lpips``, ``lpips-vgg``, ``dists`` (PSNR is always measured).
+    metrics: names of :func:`licodec.eval.metric_registry.names` ``(selectable=True)``, e.g.
+        ``ms-ssim``, ``lpips``, ``ssimulacra2``, ``cvvdp``, ``nlpd``, ``vif``, ``swd`` (aliases
+        accepted; PSNR is always measured).
     jobs: parallel worker processes (1 runs in this process).
     """
-    for m in metrics:
-        if m not in METRIC_COLUMNS:
-            raise LicodecError(f"unknown metric {m!r} (choose from {', '.join(METRIC_COLUMNS)}; PSNR is always on)")
+    metrics = tuple(registry.get(m, selectable=True).name for m in metrics)
     if len(set(codec_names)) != len(codec_names):
         raise LicodecError("a codec is named twice")
     if not codec_names:
@@ -221,7 +219,7 @@ def evaluate(dataset: Dataset, codec_names: list[str], out_dir: str | Path,
     _run_units(units, metrics, weights_dir, jobs, csv_path, columns, progress)
 
     rows = read_rows(csv_path, columns)
-    metric_keys = ["psnr-rgb", "psnr-y"] + [METRIC_COLUMNS[m] for m in metrics]
+    metric_keys = ["psnr-rgb", "psnr-y"] + [registry.get(m).key for m in metrics]
     written = {}
     for c in codecs:
         curve = aggregate(rows, c, versions[c.name], sweep[c.name], names, metric_keys, dataset.label)

@@ -3,10 +3,33 @@
 Loss per image: ``lambda(q) * 255^2 * MSE + bpp`` with a quality ``q`` drawn uniformly
 from the codec's continuous range for every image of every batch, so one run trains
 every quality. The entropy bottleneck's quantiles get their own auxiliary optimizer.
+The loss comes from :func:`~licodec.train.objectives.objective_for`: this one for the
+rate-distortion codecs; codebook codecs (``vqgan``) train with
+:mod:`licodec.train.vq_objective` (reconstruction, commitment and a PatchGAN with its own
+optimizer, in the checkpoint), on one process only for now.
+
+Several processes: ``torchrun --nproc_per_node N -m licodec train ...`` trains with
+``DistributedDataParallel`` (backend gloo on CPU; nccl, one GPU per process, when CUDA is
+available). ``--batch`` is per process, so a step sees ``N * batch`` images. All the
+randomness of a step is a function of ``(seed, step)``: the global batch's images, crops,
+flips and qualities (:meth:`RandomCrops.step_batch <licodec.train.data.RandomCrops.step_batch>`)
+and the entropy models' rate noise (:class:`StepNoise`); process ``r`` takes images
+``r * batch`` to ``(r + 1) * batch - 1``. With losses that are means over images and DDP
+averaging the gradients, N processes with batch ``b`` therefore take the step that one
+process with batch ``N * b`` takes, up to float rounding, and a resumed run continues as an
+uninterrupted one would. The distillation losses are ratios of sums over the batch, so
+with a teacher this holds only approximately. The quantiles are left out of DDP's
+gradient sync: their auxiliary loss does not depend on the data, so every process makes
+the same update. The distiller's adapters are not in the DDP module; their gradients are
+averaged explicitly. Only rank 0 writes the checkpoint (the unwrapped model's state),
+``log.jsonl``, the progress bar and the export; the checkpoint and the training record
+note the number of processes. A run may resume with another number of processes (its
+global batch changes from then on).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -15,13 +38,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
-from licodec.entropy.models import load_trainable_state
+from licodec.entropy.models import EntropyBottleneck, GaussianConditional, load_trainable_state
 from licodec.errors import LicodecError
 from licodec.train.data import RandomCrops
 from licodec.train.distill import Distiller
+from licodec.train.objectives import objective_for
 from licodec.zoo import create_model, export_weights
 from licodec.zoo.registry import read_weights_config
 
@@ -54,6 +81,10 @@ class TrainConfig:
     channel_steps: int = 0  # stage 2: entropy-weighted channel distillation; then RD fine-tuning
     align_weight: float = 1.0
     channel_weight: float = 1.0
+    # codebook codecs (vqgan; licodec.train.vq_objective)
+    adv_start: int = -1  # step from which the PatchGAN loss is on; -1: never
+    adv_weight: float = 0.5  # times VQGAN's adaptive weight
+    rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
 
 
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
@@ -76,7 +107,7 @@ def rd_loss(model, out, x: torch.Tensor, quality: torch.Tensor) -> dict:
     n_pixels = x.shape[-2] * x.shape[-1]
     mse = (out.x_hat.float() - x).pow(2).flatten(1).mean(1)
     bpp = out.bits / n_pixels
-    lam = torch.tensor([model.lambda_for_quality(float(q)) for q in quality])
+    lam = torch.tensor([model.lambda_for_quality(float(q)) for q in quality], device=mse.device)
     loss = (lam * 255**2 * mse + bpp).mean()
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean() * 255**2}
 
@@ -88,13 +119,17 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def command_line(cfg: dict) -> str:
-    """The ``licodec train`` command that reproduces a run of config ``cfg``."""
+    """The ``licodec train`` command (under ``torchrun`` when the run used several processes)
+    that reproduces a run of config ``cfg``."""
     default = TrainConfig(data="", out="")
-    parts = ["licodec", "train", "--data", cfg["data"], "--out", cfg["out"]]
+    world_size = cfg.get("world_size", 1)
+    parts = ["torchrun", "--nproc_per_node", str(world_size), "-m"] if world_size > 1 else []
+    parts += ["licodec", "train", "--data", cfg["data"], "--out", cfg["out"]]
     flags = {"model": "--model", "steps": "--steps", "batch": "--batch", "crop": "--crop", "lr": "--lr",
              "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
-             "channel_weight": "--channel-weight"}
+             "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight",
+             "rung": "--rung"}
     for key, flag in flags.items():
         if key not in cfg:
             continue
@@ -145,21 +180,102 @@ def make_distiller(cfg: TrainConfig, student) -> Distiller | None:
         raise LicodecError(f"cannot distil {cfg.model!r} from {name!r}: {e}") from None
 
 
-def train(cfg: TrainConfig, resume: bool = True) -> Path:
-    """Train ``cfg.model`` from scratch (or resume ``cfg.out``); export weights at the end."""
+class StepNoise:
+    """The entropy models' training noise, drawn so that it does not depend on the world size.
+
+    In training, CompressAI's entropy models add uniform noise in [-1/2, 1/2) to the latents
+    to estimate the rate. From torch's global generator, image ``i`` of a step's global batch
+    would get other noise with 2 processes than with 1. Installed on ``model`` (for the
+    training forward, batch ``batch`` per process), this draws the noise of the whole global
+    batch from a generator seeded by ``(seed, step)`` (:meth:`start`) and adds this process's
+    slice of it: cheap, the latents are small.
+    """
+
+    def __init__(self, model: torch.nn.Module, seed: int, batch: int, rank: int = 0, world_size: int = 1) -> None:
+        self.seed, self.batch, self.rank, self.world_size = seed, batch, rank, world_size
+        self.generator = torch.Generator()
+        for m in model.modules():
+            if isinstance(m, (EntropyBottleneck, GaussianConditional)):
+                m.quantize = functools.partial(self._quantize, m.quantize, isinstance(m, EntropyBottleneck))
+
+    def start(self, step: int) -> None:
+        """Seed the noise of step ``step``."""
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, step, 1]).generate_state(1)[0]))
+
+    @torch.compiler.disable
+    def _quantize(self, original, channel_major: bool, inputs: torch.Tensor, mode: str, means=None) -> torch.Tensor:
+        if mode != "noise":
+            return original(inputs, mode, means)
+        b = self.batch
+        # EntropyBottleneck.forward passes (C, 1, B * h * w); GaussianConditional (B, ...)
+        shape = (inputs.shape[0], inputs.numel() // (inputs.shape[0] * b)) if channel_major else inputs.shape[1:]
+        noise = torch.rand((b * self.world_size, *shape), generator=self.generator, dtype=inputs.dtype)
+        noise = noise[self.rank * b : (self.rank + 1) * b].to(inputs.device) - 0.5
+        return inputs + (noise.transpose(0, 1).reshape(inputs.shape) if channel_major else noise)
+
+
+def _init_distributed() -> tuple[int, int, torch.device, bool]:
+    """``(rank, world size, device, whether the process group is ours)``. Under torchrun (its
+    environment has ``WORLD_SIZE`` > 1) this creates the process group: gloo on CPU, nccl with
+    one GPU per process (``LOCAL_RANK``) when CUDA is available. Otherwise ``(0, 1, cpu, False)``."""
+    owned = not (dist.is_available() and dist.is_initialized())
+    if owned:
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return 0, 1, torch.device("cpu"), False
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    return dist.get_rank(), dist.get_world_size(), device, owned
+
+
+def _average_gradients(params, world_size: int) -> None:
+    """Average the gradients of ``params`` over the processes. Which parameters have one
+    depends only on the step (the distillation stage), so it is the same set everywhere."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if grads:
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= world_size
+        for g, v in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(v.view(g.shape))
+
+
+def train(cfg: TrainConfig, resume: bool = True) -> Path | None:
+    """Train ``cfg.model`` from scratch (or resume ``cfg.out``); export weights at the end.
+    Under torchrun every process runs this; rank 0 returns the export folder, the others None."""
+    rank, world_size, device, owned = _init_distributed()
+    try:
+        return _train(cfg, resume, rank, world_size, device)
+    finally:
+        if owned:
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: torch.device) -> Path | None:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model = initial_model(cfg).train()
     model = model.to(memory_format=torch.channels_last)
     distiller = make_distiller(cfg, model)
-    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
-    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    model.to(device)
+    if distiller is not None:
+        distiller.to(device)
+        distiller.teacher[0].to(device)
+    objective = objective_for(model, cfg, device)  # RD, or e.g. the VQ losses + discriminator (own optimizer)
+    if world_size > 1 and not objective.supports_ddp:
+        raise LicodecError(f"{cfg.model} cannot train under torchrun yet (its codebook statistics would differ "
+                           "between processes); train it with one process")
+    noise = StepNoise(model, cfg.seed, cfg.batch, rank, world_size)
+    aux_names = [n for n, _ in model.named_parameters() if n.endswith("quantiles")]
+    aux_params = [p for n, p in model.named_parameters() if n in aux_names]
+    main_params = [p for n, p in model.named_parameters() if n not in aux_names and p.requires_grad]
     if distiller is not None:
         main_params += list(distiller.parameters())
     opt = torch.optim.Adam(main_params, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
-    step, wall = 0, 0.0
+    aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
+    step, wall, saved = 0, 0.0, None
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -172,69 +288,109 @@ def train(cfg: TrainConfig, resume: bool = True) -> Path:
         if distiller is not None:
             distiller.load_state_dict(ckpt["distill"])
         opt.load_state_dict(ckpt["opt"])
-        aux_opt.load_state_dict(ckpt["aux_opt"])
+        if aux_opt is not None:
+            aux_opt.load_state_dict(ckpt["aux_opt"])
+        objective.load_state_dict(ckpt.get("objective"))
         step, wall = ckpt["step"], ckpt["wall"]
+        saved = step
         torch.set_rng_state(ckpt["torch_rng"])
-    data = RandomCrops(cfg.data, cfg.crop, seed=cfg.seed + step)
-    forward = torch.compile(model) if cfg.compile else model
-    lo, hi = model.quality_range
-    log = open(out / "log.jsonl", "a")
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", mininterval=5, dynamic_ncols=True)
+    net = model
+    if world_size > 1:
+        dist.barrier()  # every process has read the checkpoint before rank 0 may replace it
+        # the quantiles follow their own, data-independent loss: the same update everywhere, no sync
+        DDP._set_params_and_buffers_to_ignore_for_model(model, aux_names)
+        net = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        for p in distiller.parameters() if distiller is not None else ():
+            dist.broadcast(p.data, 0)  # the codec's are broadcast by DDP
+    data = RandomCrops(cfg.data, cfg.crop, seed=cfg.seed)
+    forward = torch.compile(net) if cfg.compile else net
+    log = open(out / "log.jsonl", "a") if rank == 0 else None
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", mininterval=5, dynamic_ncols=True,
+               disable=rank != 0)
     running = {}
     t0 = time.time() - wall
 
     def checkpoint() -> None:
-        _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(), "aux_opt": aux_opt.state_dict(),
-                      "distill": distiller.state_dict() if distiller is not None else None,
-                      "teacher_sha256": distiller.teacher[0].weights_sha256 if distiller is not None else None,
-                      "step": step, "wall": time.time() - t0, "train_config": asdict(cfg),
-                      "torch_rng": torch.get_rng_state()}, ckpt_path)
+        nonlocal saved
+        if rank == 0:
+            _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(),
+                          "aux_opt": aux_opt.state_dict() if aux_opt is not None else None,
+                          "objective": objective.state_dict(),
+                          "distill": distiller.state_dict() if distiller is not None else None,
+                          "teacher_sha256": distiller.teacher[0].weights_sha256 if distiller is not None else None,
+                          "step": step, "wall": time.time() - t0,
+                          "train_config": {**asdict(cfg), "world_size": world_size},
+                          "torch_rng": torch.get_rng_state()}, ckpt_path)
+        saved = step
 
-    def out_of_time() -> bool:
-        return cfg.max_minutes > 0 and time.time() - t0 >= cfg.max_minutes * 60
+    def elapsed() -> float:
+        """Rank 0's wall time: the learning rate and the time budget's end are the same everywhere."""
+        t = torch.tensor([time.time() - t0], dtype=torch.float64, device=device)
+        if world_size > 1:
+            dist.broadcast(t, 0)
+        return float(t)
 
-    while step < cfg.steps and not out_of_time():
+    while step < cfg.steps:
+        wall = elapsed()
+        if cfg.max_minutes > 0 and wall >= cfg.max_minutes * 60:
+            break
         for g in opt.param_groups:
-            g["lr"] = learning_rate(cfg, step, time.time() - t0)
-        x = data.batch(cfg.batch).contiguous(memory_format=torch.channels_last)
-        quality = torch.empty(cfg.batch).uniform_(lo, hi)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            g["lr"] = learning_rate(cfg, step, wall)
+        x, quality = data.step_batch(step, cfg.batch, model.quality_range, rank, world_size)
+        quality = objective.qualities(quality)
+        x, quality = x.to(device).contiguous(memory_format=torch.channels_last), quality.to(device)
+        noise.start(step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out_ = forward(x, quality, features=distiller is not None and distiller.needs_features(step))
             extra = distiller.loss(step, x, quality, out_) if distiller is not None else {}
-        terms = rd_loss(model, out_, x, quality)
+        terms = objective.loss(model, out_, x, quality, step)
         if extra:
             terms["loss"] = terms["loss"] + extra.pop("distill")
             terms.update(extra)
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
+        if distiller is not None and world_size > 1:
+            _average_gradients(distiller.parameters(), world_size)
         torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
         opt.step()
-        aux_loss = model.latent.z_model.loss()
-        aux_opt.zero_grad(set_to_none=True)
-        aux_loss.backward()
-        aux_opt.step()
+        terms.update(objective.after_step(step, x, out_, opt.param_groups[0]["lr"]))
+        aux_loss = objective.aux_loss(model)
+        if aux_loss is not None:
+            aux_opt.zero_grad(set_to_none=True)
+            aux_loss.backward()
+            aux_opt.step()
         step += 1
-        for k, v in terms.items():
-            v = float(v.detach())
+        values = torch.stack([v.detach().float() for v in terms.values()])
+        if world_size > 1:  # log the global batch's means
+            dist.all_reduce(values)
+            values /= world_size
+        current = dict(zip(terms, values.tolist()))
+        for k, v in current.items():
             running[k] = 0.98 * running.get(k, v) + 0.02 * v
         psnr = 10 * math.log10(255**2 / max(running["mse"], 1e-9))
         bar.update(1)
         bar.set_postfix(loss=f"{running['loss']:.3f}", bpp=f"{running['bpp']:.3f}", psnr=f"{psnr:.2f}", refresh=False)
-        if step % cfg.log_every == 0:
+        if log is not None and step % cfg.log_every == 0:
             log.write(json.dumps({"step": step, "wall": round(time.time() - t0, 1), "loss": running["loss"],
-                                  "bpp": running["bpp"], "psnr": psnr, "aux": float(aux_loss.detach()),
+                                  "bpp": running["bpp"], "psnr": psnr,
+                                  **({"aux": float(aux_loss.detach())} if aux_loss is not None else {}),
                                   "lr": learning_rate(cfg, step, time.time() - t0),
-                                  **({"stage": distiller.stage(step - 1),
-                                      **{k: float(v.detach()) for k, v in extra.items()}} if distiller is not None else {})})
+                                  **objective.log_record(running),
+                                  **({"stage": distiller.stage(step - 1), **{k: current[k] for k in extra}}
+                                     if distiller is not None else {})})
                       + "\n")
             log.flush()
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time():
+        if step % cfg.checkpoint_every == 0:
             checkpoint()
-    if not ckpt_path.is_file():  # a time budget spent before the first step
+    if saved != step:  # the last step, the end of a time budget, or a budget spent before the first step
         checkpoint()
     bar.close()
-    log.close()
-    return export(out)
+    if log is not None:
+        log.close()
+    path = export(out) if rank == 0 else None
+    if world_size > 1:
+        dist.barrier()  # no process ends before the export exists
+    return path
 
 
 def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = False) -> Path:
@@ -252,7 +408,8 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = 
         "data": cfg["data"],
         "steps": ckpt["step"],
         "planned_steps": cfg["steps"],
-        "batch": cfg["batch"],
+        "batch": cfg["batch"],  # per process
+        "world_size": cfg.get("world_size", 1),
         "crop": cfg["crop"],
         "wall_time_s": round(ckpt["wall"], 1),
         "train_config": cfg,

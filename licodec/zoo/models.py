@@ -50,3 +50,16 @@ def feds_teacher(config: FedsTeacherConfig) -> FedsTeacher:
 )
 def feds_student(config: FedsStudentConfig) -> FedsStudent:
     return FedsStudent(config)
+
+
+from licodec.codec.vq import VQCodec, VQConfig  # noqa: E402
+
+
+@register_model(
+    "vqgan",
+    VQConfig,
+    description="VQGAN codebook codec (Mao et al. 2023), 16x downsampling, rungs K=8..1024 at log2(K)/256 bpp, "
+                "quality 1-8",
+)
+def vqgan(config: VQConfig) -> VQCodec:
+    return VQCodec(config)
