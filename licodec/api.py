@@ -135,19 +135,46 @@ def codec_for(bitstream: Bitstream, weights_dir: str | Path | None = None) -> to
     return codec
 
 
-def decompress_rgb(bitstream: Bitstream, weights_dir: str | Path | None = None) -> np.ndarray:
-    """Decode to an ``(H, W, 3)`` uint8 array (colour only, before the channel policy)."""
-    x_hat = codec_for(bitstream, weights_dir).decompress(bitstream)
+def lost_masks(codec, bitstream: Bitstream, lost, seed: int = 0, rows: bool = False):
+    """The ``lost_mask`` argument of a codebook codec's ``decompress`` for ``lost``: None (nothing
+    lost), a fraction in [0, 1] of the index positions (``rows``: of whole index rows) chosen by a
+    RNG seeded with ``(seed, tile number)``, or per-tile boolean masks, passed through."""
+    if lost is None:
+        return None
+    if not hasattr(codec, "loss_masks"):
+        raise LicodecError(f"{bitstream.codec_id} cannot restore lost data; only codebook codecs (vqgan) can")
+    if isinstance(lost, (int, float, np.floating, np.integer)) and not isinstance(lost, bool):
+        if not 0 <= float(lost) <= 1:
+            raise LicodecError(f"the lost fraction must lie in [0, 1], got {lost}")
+        return codec.loss_masks(bitstream, float(lost), int(seed), rows)
+    return lost
+
+
+def decompress_rgb(bitstream: Bitstream, weights_dir: str | Path | None = None, lost=None, lost_seed: int = 0,
+                   lost_rows: bool = False) -> np.ndarray:
+    """Decode to an ``(H, W, 3)`` uint8 array (colour only, before the channel policy).
+
+    ``lost`` (codebook codecs only): index positions to treat as lost and restore, a simulated
+    damaged transmission (:func:`lost_masks`; ``lost_seed``, ``lost_rows`` as there)."""
+    codec = codec_for(bitstream, weights_dir)
+    masks = lost_masks(codec, bitstream, lost, lost_seed, lost_rows)
+    x_hat = codec.decompress(bitstream) if masks is None else codec.decompress(bitstream, lost_mask=masks)
     return (x_hat[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def decompress(data: bytes | Bitstream) -> Image.Image:
-    """Decode ``.lic`` bytes to a PIL image (RGB, L or RGBA, as the source was)."""
+def decompress(data: bytes | Bitstream, lost=None, lost_seed: int = 0, lost_rows: bool = False) -> Image.Image:
+    """Decode ``.lic`` bytes to a PIL image (RGB, L or RGBA, as the source was).
+
+    ``lost``: for codebook codecs (vqgan), simulate a damaged transmission: a fraction in [0, 1]
+    of the index positions (``lost_rows``: of whole index rows), chosen by a RNG seeded with
+    ``lost_seed``, or per-tile boolean masks; they are predicted from the rest
+    (:meth:`licodec.codec.vq.VQCodec.decompress`). Decoding succeeds for every fraction."""
     bitstream = data if isinstance(data, Bitstream) else Bitstream.from_bytes(data)
     has_alpha = "alpha" in bitstream.streams
     if has_alpha != (bitstream.channels == 4):
         raise BitstreamError(f"bitstream carries an alpha sub-stream but declares {bitstream.channels} channels"
                              if has_alpha else "bitstream declares 4 channels but has no alpha sub-stream")
-    rgb = decompress_rgb(bitstream)  # first: the codec checks the declared geometry before allocating
+    # first: the codec checks the declared geometry before allocating
+    rgb = decompress_rgb(bitstream, lost=lost, lost_seed=lost_seed, lost_rows=lost_rows)
     alpha = decode_alpha(bitstream.streams["alpha"], bitstream.height, bitstream.width) if has_alpha else None
     return to_pil(rgb, bitstream.channels, alpha)

@@ -62,3 +62,42 @@ def random_image(rng, h: int, w: int) -> np.ndarray:
     up = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)[0]
     noise = torch.from_numpy(rng.normal(0, 6, size=(3, h, w)).astype(np.float32))
     return (up + noise).clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def mutation_outcomes(codec, seeds: list, cases: int, seed: int = 0) -> dict:
+    """Decode ``cases`` mutations (benchmarks/fuzz.py's kinds, forged CRCs included) of the
+    bitstream bytes ``seeds`` with ``codec``; counts of ``decoded`` (garbage is fine) and
+    ``rejected`` (a LicodecError). Any other exception propagates: that is the failure."""
+    import importlib.util
+    import random
+
+    from licodec.entropy.container import Bitstream
+    from licodec.errors import LicodecError
+
+    spec = importlib.util.spec_from_file_location("licodec_benchmark_fuzz", REPO / "benchmarks" / "fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    seeds = [{"data": data, "label": f"seed{i}", "variant": "default", "z_channels": 1} for i, data in enumerate(seeds)]
+    r = random.Random(seed)
+    outcomes = {"decoded": 0, "rejected": 0}
+    for i in range(cases):
+        kind = r.choices(list(fuzz.KINDS), list(fuzz.KINDS.values()))[0]
+        data = fuzz.mutate(kind, seeds[i % len(seeds)], r, seeds, ["vqgan", "hyperprior-vr"])
+        try:
+            codec.decompress(Bitstream.from_bytes(data))
+            outcomes["decoded"] += 1
+        except LicodecError:
+            outcomes["rejected"] += 1
+    return outcomes
+
+
+@pytest.fixture
+def images(tmp_path, rng):
+    """A training folder of three small photo-like PNGs (80 x 96)."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        Image.fromarray(random_image(rng, 80, 96)).save(data / f"{i}.png")
+    return data

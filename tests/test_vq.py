@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import make_untrained, random_image
+from conftest import make_untrained, mutation_outcomes, random_image
 from licodec.codec.vq import EMACodebook, code_usage, pack_indices, packed_length, unpack_indices
 from licodec.codec.vq_ladder import spherical_kmeans
 from licodec.entropy.container import Bitstream
@@ -280,15 +280,6 @@ def test_models_lists_vqgan_without_weights(capsys):
 
 
 # -- training ----------------------------------------------------------------------------------
-@pytest.fixture
-def images(tmp_path, rng):
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(3):
-        Image.fromarray(random_image(rng, 80, 96)).save(data / f"{i}.png")
-    return data
-
-
 def test_train_resume_export_and_rung_fine_tuning(images, tmp_path):
     from licodec.cli.main import main
 
@@ -360,26 +351,6 @@ def test_vq_options_are_checked(images, tmp_path, capsys):
 def test_mutated_bitstreams_only_raise_licodec_errors(tiny, rng):
     """The fuzzer's mutations (benchmarks/fuzz.py) of vqgan bitstreams, decoded in process: garbage
     may decode, anything else is a LicodecError (the fuzzer proper runs the shipped models)."""
-    import importlib.util
-    import random
-
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("licodec_benchmark_fuzz", REPO / "benchmarks" / "fuzz.py")
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
-    seeds = []
-    for h, w, q in ((40, 56, 2), (33, 17, 1), (64, 48, 3)):
-        data = tiny.compress(_image(rng, h, w), q).to_bytes()
-        seeds.append({"data": data, "label": f"{h}x{w}", "variant": "default", "z_channels": 1})
-    r = random.Random(0)
-    outcomes = {"decoded": 0, "rejected": 0}
-    for i in range(300):
-        kind = r.choices(list(fuzz.KINDS), list(fuzz.KINDS.values()))[0]
-        data = fuzz.mutate(kind, seeds[i % 3], r, seeds, ["vqgan", "hyperprior-vr"])
-        try:
-            tiny.decompress(Bitstream.from_bytes(data))
-            outcomes["decoded"] += 1
-        except LicodecError:
-            outcomes["rejected"] += 1
+    seeds = [tiny.compress(_image(rng, h, w), q).to_bytes() for h, w, q in ((40, 56, 2), (33, 17, 1), (64, 48, 3))]
+    outcomes = mutation_outcomes(tiny, seeds, 300)
     assert outcomes["rejected"] > 150 and sum(outcomes.values()) == 300

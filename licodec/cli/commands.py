@@ -121,9 +121,17 @@ def _encode(sub) -> None:
 def _decode(sub) -> None:
     p = sub.add_parser("decode", help="decompress .lic files to images")
     _add_io_arguments(p, ".lic file", "the input's name with .png; PNG on stdout for -")
+    lose = p.add_argument_group("simulated loss (codebook codecs: vqgan)",
+                                "decode as if these index positions had been lost, predicting them from the rest "
+                                "(marked after the sub-streams were decoded and checked)")
+    lose.add_argument("--lose", type=_number(float, 0, 1, "--lose takes a fraction from 0 to 1"), default=None,
+                      metavar="FRACTION", help="share of the index positions lost")
+    lose.add_argument("--lose-seed", type=int, default=0, metavar="S", help="seed of the positions lost (default 0)")
+    lose.add_argument("--lose-rows", action="store_true",
+                      help="lose whole index rows (a lost chunk of a row-major stream) instead of single positions")
 
     def run(args) -> int:
-        from licodec.cli.jobs import decode_job
+        from licodec.cli.jobs import LossOptions, decode_job
 
         def default_output(src: str) -> str:
             out = Path(src).with_suffix(".png")
@@ -131,7 +139,10 @@ def _decode(sub) -> None:
                 raise LicodecError(f"{out} exists; use -o to name another output or --force to overwrite it")
             return str(out)
 
-        return _run_jobs(args, {".lic"}, ".png", default_output, decode_job, args.force)
+        if args.lose is None and (args.lose_rows or args.lose_seed):
+            raise LicodecError("--lose-seed and --lose-rows go with --lose FRACTION")
+        loss = None if args.lose is None else LossOptions(args.lose, args.lose_seed, args.lose_rows)
+        return _run_jobs(args, {".lic"}, ".png", default_output, decode_job, args.force, loss)
 
     p.set_defaults(run=run)
 
@@ -267,6 +278,10 @@ def _train(sub) -> None:
     v.add_argument("--adv-start", type=int, default=-1, help="step from which the adversarial loss is on (-1: never)")
     v.add_argument("--adv-weight", type=float, default=0.5, help="adversarial weight (times VQGAN's adaptive weight)")
     v.add_argument("--rung", type=int, default=0, help="codebook size K of the rung to fine-tune (0: base training)")
+    v.add_argument("--prior", action="store_true",
+                   help="train only the learned index prior (a masked transformer that rANS-codes the indices) "
+                        "of the --init weights, on every rung, all else frozen; adds one if they have none. "
+                        "Use crops of 256 or more: the prior learns from the index grid (crop/16 a side)")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -291,7 +306,8 @@ def _train(sub) -> None:
                           teacher=args.teacher,
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
                           align_weight=args.align_weight, channel_weight=args.channel_weight,
-                          adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung)
+                          adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung,
+                          prior=args.prior)
         path = train(cfg, resume=not args.restart)
         if path is not None:  # under torchrun, rank 0 only
             print(f"exported weights to {path}")

@@ -32,6 +32,17 @@ class EncodeOptions:
 
 
 @dataclass(frozen=True)
+class LossOptions:
+    """``decode --lose``: decode as if part of the transmission had been lost (codebook codecs:
+    index positions are marked lost after decoding and predicted from the rest, a simulation;
+    see :mod:`licodec.codec.vq`)."""
+
+    fraction: float  # share of the index positions (or rows) lost, 0..1
+    seed: int = 0
+    rows: bool = False  # whole index rows, as a lost chunk of a row-major stream
+
+
+@dataclass(frozen=True)
 class Job:
     """Code ``source`` into ``output`` (paths as strings; ``-`` for stdin / stdout)."""
 
@@ -98,8 +109,9 @@ def encode_job(job: Job, opt: EncodeOptions) -> str:
             f"{how}, effort {effort}, {model}; load {t1 - t0:.2f} s, read {t2 - t1:.2f} s, encode {t3 - t2:.2f} s")
 
 
-def decode_job(job: Job, force: bool = False) -> str:
-    """Decode one ``.lic`` file (to PNG on stdout, else the output's suffix); returns the report line."""
+def decode_job(job: Job, force: bool = False, loss: LossOptions | None = None) -> str:
+    """Decode one ``.lic`` file (to PNG on stdout, else the output's suffix), with ``loss``
+    simulated if given; returns the report line."""
     from licodec import api
     from licodec.entropy.container import Bitstream
     from licodec.image_io import save_image
@@ -114,7 +126,10 @@ def decode_job(job: Job, force: bool = False) -> str:
     bitstream = Bitstream.from_bytes(data)
     api.codec_for(bitstream)  # load (and verify) the weights before timing the decode
     t1 = time.perf_counter()
-    image = api.decompress(bitstream)
+    if loss is None:
+        image = api.decompress(bitstream)
+    else:
+        image = api.decompress(bitstream, lost=loss.fraction, lost_seed=loss.seed, lost_rows=loss.rows)
     t2 = time.perf_counter()
     if job.output == STDIO:
         buf = io.BytesIO()
@@ -123,7 +138,9 @@ def decode_job(job: Job, force: bool = False) -> str:
     else:
         save_image(image, job.output, force=force)
     w, h = image.size
-    return (f"{job.source} -> {job.output} ({w}x{h}, {image.mode}): {8 * len(data) / (w * h):.4f} bpp; "
+    lost = "" if loss is None else (f", {loss.fraction:.0%} of the {'index rows' if loss.rows else 'indices'} "
+                                    f"lost (seed {loss.seed}) and restored")
+    return (f"{job.source} -> {job.output} ({w}x{h}, {image.mode}): {8 * len(data) / (w * h):.4f} bpp{lost}; "
             f"load {t1 - t0:.2f} s, decode {t2 - t1:.2f} s")
 
 

@@ -26,12 +26,39 @@ pixel's output depends on its receptive field only, whatever the image or tile s
 local too but was designed for the rate-distortion transforms of a scalar-quantized latent;
 the generative decoder here follows VQGAN's normalise-SiLU-convolve residual blocks.
 
-Bitstream: one sub-stream ``idx`` per tile (``t{i}.idx`` when tiled): the indices in row-major
-order, each in exactly ``log2(K)`` bits, most significant bit first, zero-padded to whole bytes.
-The indices are uniformly distributed under the model (no prior is learnt), so bit-packing is
-optimal for it and costs no more than a uniform-table rANS would (rANS adds a 4-byte final
-state), needs no tables, and its length follows from the header's geometry alone, which lets
-:meth:`VQCodec.check_geometry` refuse a wrong length before anything is decoded.
+Bitstream: one sub-stream ``idx`` per tile (``t{i}.idx`` when tiled), coded one of two ways,
+fixed by the weights:
+
+* Without a prior (``VQConfig.prior_layers == 0``, the paper's coding): the indices in row-major
+  order, each in exactly ``log2(K)`` bits, most significant bit first, zero-padded to whole
+  bytes. The indices are uniform under such a model, so bit-packing is optimal for it and costs
+  no more than a uniform-table rANS would (rANS adds a 4-byte final state), needs no tables, and
+  its length follows from the header's geometry alone, which lets :meth:`VQCodec.check_geometry`
+  refuse a wrong length before anything is decoded.
+* With a learned index prior (``prior_layers > 0``; :mod:`licodec.codec.vq_prior`, beyond the
+  paper): one rANS stream of the indices in the prior's fixed 6-pass order (in windows of at
+  most ``prior_window`` x ``prior_window`` indices), each with a 16-bit table the float64 prior
+  computes from the passes before. ``check_geometry`` applies the rANS length bounds (whole
+  32-bit words, at least 8 bytes, at most 4 per coded symbol) and decoding checks that the
+  stream is consumed whole.
+
+How the decoder knows which: the coding is a function of the weights. The header's weights
+hash (of ``model.safetensors``) names the weights a stream needs (:func:`licodec.api.codec_for`
+refuses others); the weights' ``config.json`` says whether they have a prior, and strict
+loading refuses a config that does not match the tensors (the prior's tensors exist exactly
+when ``prior_layers > 0``, and its ``spec`` buffer pins its layers, width, heads, schedule
+version and window, :meth:`VQCodec.refresh`). So the same weights always code and decode the
+same way, and weights without a prior keep reading the packed format.
+
+Lost indices (:meth:`VQCodec.decompress` with ``lost_mask``): decoding can be told that some
+index positions were lost; they are predicted, by the prior when there is one
+(:func:`~licodec.codec.vq_prior.restore`, MaskGIT-style iterative filling), else by the most
+frequent known neighbour (:func:`~licodec.codec.vq_prior.restore_from_neighbours`). This is a
+simulation: the positions are marked after the sub-stream was decoded. Packed indices sit at
+fixed bit offsets, so a real lost byte range loses exactly its indices; a rANS stream with the
+prior desynchronises from the first lost byte on, and since every table depends on earlier
+passes, a lost part of a tile's stream loses the tile. Tiles are coded independently (each its
+own sub-stream and its own prior context), so a lost sub-stream loses only its tile.
 """
 
 from __future__ import annotations
@@ -47,6 +74,8 @@ from torch import Tensor, nn
 from licodec.codec.base import (CodecOutput, check_stream_names, check_tiling, compress_tiles, crop,
                                 pad_to_multiple, quality_tensor, tile_prefix, tiles)
 from licodec.codec.refine import check_effort
+from licodec.codec import vq_prior
+from licodec.entropy import rans
 from licodec.entropy.container import Bitstream
 from licodec.errors import BitstreamError, LicodecError
 
@@ -65,6 +94,10 @@ class VQConfig:
     restart_after: a code that no encoder output chose for this many training steps is re-seeded.
     seed: seed of the re-seeding draws (they are a function of ``(seed, update count)``).
     tile: images larger than this in either dimension are coded in independent tiles; 0: never.
+    prior_layers: transformer blocks of the learned index prior (:mod:`licodec.codec.vq_prior`);
+    0: no prior, indices bit-packed. prior_width, prior_heads: its width and attention heads.
+    prior_window: the prior codes windows of at most this many indices a side (a multiple of 4;
+    its attention costs the square of a window's size).
     """
 
     channels: tuple = (64, 128, 192, 256)
@@ -77,6 +110,10 @@ class VQConfig:
     restart_after: int = 100
     seed: int = 0
     tile: int = 2048
+    prior_layers: int = 0
+    prior_width: int = 128
+    prior_heads: int = 4
+    prior_window: int = 48
 
     def __post_init__(self) -> None:
         for name in ("channels", "enc_blocks", "dec_blocks", "rungs"):
@@ -90,6 +127,16 @@ class VQConfig:
             raise ValueError(f"the last rung must be the base codebook size {self.codebook_size}, got {r}")
         if self.codebook_size > 1 << 16:
             raise ValueError("codebooks of more than 65536 entries are not supported")
+        if self.prior_layers < 0:
+            raise ValueError(f"prior_layers must not be negative, got {self.prior_layers}")
+        if self.prior_layers and self.codebook_size > 1 << 13:
+            raise ValueError("the index prior's 16-bit tables take codebooks of at most 8192 entries")
+        if self.prior_layers and (self.prior_heads < 1 or self.prior_width % self.prior_heads
+                                  or (self.prior_width // self.prior_heads) % 4):
+            raise ValueError(f"prior_width {self.prior_width} must split into {self.prior_heads} heads "
+                             "of a multiple of 4 channels")
+        if self.prior_layers and (self.prior_window < 4 or self.prior_window % 4):
+            raise ValueError(f"prior_window must be a positive multiple of 4, got {self.prior_window}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -378,6 +425,28 @@ class VQCodec(nn.Module):
         self.rungs = nn.ModuleDict({f"k{k}": VQRung(c, config.code_dim, k, config) for k in config.rungs})
         # 1 once the smaller rungs were made from the base codebook (licodec.codec.vq_ladder)
         self.register_buffer("ladder_built", torch.zeros((), dtype=torch.uint8))
+        self.prior = None
+        self._prior_cache: dict = {}  # the float64 copy the coder uses (vq_prior.coding_prior)
+        if config.prior_layers:
+            self.prior = vq_prior.IndexPrior(config.rungs, config.prior_width, config.prior_layers, config.prior_heads,
+                                             config.prior_window)
+
+    def add_prior(self, layers: int = 4) -> None:
+        """Give weights without a prior a fresh one of ``layers`` blocks (width, heads and window
+        from the config), whose heads start at each rung's code usage (``ema_count``), so it codes at the
+        marginal entropy before any training. The config then records it."""
+        import dataclasses
+
+        if self.prior is not None:
+            raise LicodecError(f"{self.codec_id} already has an index prior")
+        self.config = dataclasses.replace(self.config, prior_layers=int(layers))
+        self.prior = vq_prior.IndexPrior(self.config.rungs, self.config.prior_width, self.config.prior_layers,
+                                         self.config.prior_heads, self.config.prior_window).to(self.ladder_built.device)
+        with torch.no_grad():
+            for size in self.config.rungs:
+                usage = self.rungs[f"k{size}"].codebook.ema_count.float().clamp_min(1e-12)
+                self.prior.head[f"k{size}"].bias.copy_(torch.log(usage / usage.sum()))
+        self._prior_cache = {}
 
     # -- rate control -------------------------------------------------------------
     @property
@@ -418,9 +487,10 @@ class VQCodec(nn.Module):
     def forward(self, x: Tensor, quality, features: bool = False) -> CodecOutput:
         """``x``: ``(B, 3, H, W)`` in [0, 1]; ``quality``: an integer or ``(B,)`` of integers.
 
-        Returns ``x_hat`` ``(B, 3, H, W)``; ``likelihoods["idx"]`` ``(B, h, w)`` all ``1/K``;
-        ``bits`` ``(B,)`` = ``h * w * log2(K)``; and always (they cost nothing) the features the
-        training losses need: ``z_e`` ``(B, dim, h, w)`` the unit encoder codes (gradient to the
+        Returns ``x_hat`` ``(B, 3, H, W)``; ``likelihoods["idx"]`` ``(B, h, w)`` all ``1/K`` (with
+        a prior: each index's probability under it, pass by pass as it is coded); ``bits`` ``(B,)``
+        = ``h * w * log2(K)`` (with a prior: the sum of ``-log2`` likelihoods); and always (they
+        cost nothing) the features the training losses need: ``z_e`` ``(B, dim, h, w)`` the unit encoder codes (gradient to the
         encoder), ``z_q`` the chosen codes (no gradient), ``indices`` ``(B, h, w)``, and the
         batch's code usage, scalars: ``perplexity`` and ``usage`` (fraction of the rung's codes
         chosen in this batch; both averaged over the rungs when the batch mixes qualities),
@@ -470,8 +540,12 @@ class VQCodec(nn.Module):
         x_hat = crop(self.decoder(dec_in), size)
         sizes = torch.tensor([self.config.rungs[v - 1] for v in qualities], dtype=torch.float32, device=x.device)
         grid = indices.shape[1:]
-        likelihoods = {"idx": (1.0 / sizes)[:, None, None].expand(b, *grid)}
-        bits = torch.log2(sizes) * (grid[0] * grid[1])
+        if self.prior is None:
+            likelihoods = {"idx": (1.0 / sizes)[:, None, None].expand(b, *grid)}
+            bits = torch.log2(sizes) * (grid[0] * grid[1])
+        else:
+            likelihoods = {"idx": self.prior_likelihoods(indices, qualities)}
+            bits = -torch.log2(likelihoods["idx"]).sum((1, 2))
         feats = {"z_e": z_e, "z_q": z_q.detach(), "indices": indices,
                  "perplexity": torch.stack([s[0] for s in stats]).mean(),
                  "usage": torch.stack([s[1] for s in stats]).mean(),
@@ -479,6 +553,21 @@ class VQCodec(nn.Module):
         if features:
             feats["h"] = h
         return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits, features=feats)
+
+    def prior_likelihoods(self, indices: Tensor, qualities) -> Tensor:
+        """``(B, h, w)`` probability of each index of ``indices`` ``(B, h, w)`` under the prior
+        (float32 network, teacher-forced schedule), image ``i`` at rung ``qualities[i]``. Gradients
+        reach the prior only if its parameters require them."""
+        q = [int(self.check_quality(v)) for v in torch.as_tensor(qualities).reshape(-1).tolist()]
+        q = q * indices.shape[0] if len(q) == 1 else q
+        out = torch.empty(indices.shape, dtype=torch.float32, device=indices.device)
+        grad = any(p.requires_grad for p in self.prior.parameters()) and torch.is_grad_enabled()
+        for v in sorted(set(q)):
+            sel = torch.tensor([i for i, u in enumerate(q) if u == v], device=indices.device)
+            with torch.set_grad_enabled(grad), torch.autocast(indices.device.type, enabled=False):
+                lp = vq_prior.scheduled_log_probs(self.prior, self.config.rungs[v - 1], indices.index_select(0, sel))
+            out = out.index_copy(0, sel, lp.float().exp())
+        return out
 
     def build_ladder(self, usage_counts: Tensor | None = None, iterations: int = 20, seed: int = 0) -> None:
         """Make every smaller rung from the base codebook (:func:`licodec.codec.vq_ladder.build_ladder`)."""
@@ -488,10 +577,25 @@ class VQCodec(nn.Module):
 
     # -- coding -------------------------------------------------------------------
     def freeze(self) -> None:
-        """Nothing to freeze: the indices are coded uniformly, without entropy tables."""
+        """No tables to freeze (the prior's are made per image); drops the float64 prior copy."""
+        self._prior_cache = {}
 
     def refresh(self) -> None:
-        """Nothing to refresh (no entropy tables)."""
+        """After loading weights: drop the float64 prior copy and check that the prior's stored
+        ``spec`` (layers, width, heads, schedule version, window) is the one the config describes."""
+        self._prior_cache = {}
+        if self.prior is not None:
+            from licodec.errors import WeightsError
+
+            cfg = self.config
+            expected = [cfg.prior_layers, cfg.prior_width, cfg.prior_heads, vq_prior.SCHEDULE_VERSION, cfg.prior_window]
+            if self.prior.spec.tolist() != expected:
+                raise WeightsError(f"the index prior's weights are of (layers, width, heads, schedule, window) "
+                                   f"{self.prior.spec.tolist()}, the config says {expected}")
+
+    def coding_prior(self):
+        """The float64 copy of the prior that makes the coding tables (None without a prior)."""
+        return None if self.prior is None else vq_prior.coding_prior(self.prior, self._prior_cache)
 
     def grid_shape(self, h: int, w: int) -> tuple[int, int]:
         """The index grid of an ``h x w`` tile: ``(ceil(h / 16), ceil(w / 16))``."""
@@ -512,27 +616,75 @@ class VQCodec(nn.Module):
         code = rung.proj_out(rung.lookup(indices))
         return crop(self.decoder(code.contiguous(memory_format=torch.channels_last)), size).clamp_(0, 1)
 
+    def code_indices(self, indices: np.ndarray, quality) -> bytes:
+        """The ``idx`` sub-stream of an index grid ``(h, w)``: bit-packed, or rANS with the prior."""
+        rung = self.rung(quality)
+        if self.prior is None:
+            return pack_indices(indices, rung.bits)
+        return vq_prior.encode(self.coding_prior(), rung.size, np.asarray(indices))[0]
+
+    def read_indices(self, data: bytes, quality, grid: tuple[int, int], name: str = "idx") -> np.ndarray:
+        """Inverse of :meth:`code_indices`: the ``(h, w)`` int64 grid, or BitstreamError."""
+        gh, gw = grid
+        rung = self.rung(quality)
+        if self.prior is not None:
+            return vq_prior.decode(self.coding_prior(), rung.size, data, gh, gw, name)
+        idx = unpack_indices(data, gh * gw, rung.bits, name)
+        if idx.size and int(idx.max()) >= rung.size:
+            raise BitstreamError(f"sub-stream {name} has an index >= {rung.size}")
+        return idx.reshape(gh, gw)
+
+    def restore_indices(self, indices: np.ndarray, lost: np.ndarray, quality) -> np.ndarray:
+        """Predict the ``lost`` positions (``(h, w)`` bool) of an index grid ``(h, w)``: by the
+        prior (:func:`~licodec.codec.vq_prior.restore`), else each takes the most frequent known
+        neighbour, a grid with nothing known the rung's most used code
+        (:func:`~licodec.codec.vq_prior.restore_from_neighbours`). Deterministic."""
+        rung = self.rung(quality)
+        lost = np.asarray(lost, dtype=bool)
+        if lost.shape != indices.shape:
+            raise LicodecError(f"lost mask of shape {lost.shape} for an index grid of {indices.shape}")
+        if not lost.any():
+            return indices
+        if self.prior is not None:
+            return vq_prior.restore(self.coding_prior(), rung.size, indices, lost)
+        return vq_prior.restore_from_neighbours(indices, lost, int(rung.codebook.ema_count.argmax()))
+
     @torch.no_grad()
     def compress_tile(self, x: Tensor, quality, effort: int = 0) -> dict:
         """Code one tile ``(1, 3, h, w)`` in [0, 1]; returns ``{"idx": bytes}``."""
-        return {"idx": pack_indices(self.encode_indices(x, quality).cpu().numpy(), self.bits_per_index(quality))}
+        return {"idx": self.code_indices(self.encode_indices(x, quality)[0].cpu().numpy(), quality)}
 
     @torch.no_grad()
-    def decompress_tile(self, streams: dict, quality, size: tuple[int, int], prefix: str = "") -> Tensor:
-        """Decode one tile's ``{"idx": bytes}`` to ``(1, 3, h, w)`` in [0, 1]."""
-        gh, gw = self.grid_shape(*size)
-        rung = self.rung(quality)
-        idx = unpack_indices(streams["idx"], gh * gw, rung.bits, prefix + "idx")
-        if idx.size and int(idx.max()) >= rung.size:
-            raise BitstreamError(f"sub-stream {prefix}idx has an index >= {rung.size}")
-        return self.decode_indices(torch.from_numpy(idx).view(1, gh, gw), quality, size)
+    def decompress_tile(self, streams: dict, quality, size: tuple[int, int], prefix: str = "",
+                        lost: np.ndarray | None = None) -> Tensor:
+        """Decode one tile's ``{"idx": bytes}`` to ``(1, 3, h, w)`` in [0, 1]; ``lost``: ``(h/16,
+        w/16)`` bool, index positions to treat as lost (:meth:`restore_indices`)."""
+        grid = self.grid_shape(*size)
+        idx = self.read_indices(streams["idx"], quality, grid, prefix + "idx")
+        if lost is not None:
+            idx = self.restore_indices(idx, lost, quality)
+        return self.decode_indices(torch.from_numpy(idx).view(1, *grid), quality, size)
 
     def estimate_bits(self, x: Tensor, quality) -> float:
-        """The payload in bits for ``x`` ``(1, 3, H, W)``: ``log2(K)`` per index, tile by tile as
-        :meth:`compress` codes them (the bytes add at most 7 padding bits per tile)."""
-        bits = self.bits_per_index(quality)
-        return float(sum(bits * math.prod(self.grid_shape(th, tw))
-                         for _, _, th, tw in tiles(*x.shape[-2:], self.config.tile)))
+        """The payload in bits for ``x`` ``(1, 3, H, W)``, tile by tile as :meth:`compress` codes
+        them: ``log2(K)`` per index (the bytes add at most 7 padding bits per tile); with a prior,
+        what its coding tables charge for the image's indices (rANS adds its final state, 32 to
+        64 bits, and the rounding to 32-bit words per tile)."""
+        grids = [(top, left, th, tw) for top, left, th, tw in tiles(*x.shape[-2:], self.config.tile)]
+        if self.prior is None:
+            bits = self.bits_per_index(quality)
+            return float(sum(bits * math.prod(self.grid_shape(th, tw)) for _, _, th, tw in grids))
+        size = self.rung(quality).size
+        return float(sum(vq_prior.estimate_bits(self.coding_prior(), size, self.encode_indices(
+            x[..., top : top + th, left : left + tw], quality)[0].cpu().numpy()) for top, left, th, tw in grids))
+
+    def loss_masks(self, bitstream: Bitstream, fraction: float, seed: int = 0, rows: bool = False) -> list:
+        """Simulated losses for :meth:`decompress`: per tile, ``(h/16, w/16)`` bool with
+        ``round(fraction * n)`` index positions (``rows``: whole index rows) chosen by a seeded RNG
+        (:func:`~licodec.codec.vq_prior.loss_mask`, salted by the tile's number)."""
+        grid = check_tiling(bitstream, self.config.tile, self.codec_id)
+        return [vq_prior.loss_mask(*self.grid_shape(th, tw), fraction, seed, rows, salt=i)
+                for i, (_, _, th, tw) in enumerate(grid)]
 
     @torch.no_grad()
     def compress(self, x: Tensor, quality, effort: int = 0) -> Bitstream:
@@ -558,24 +710,43 @@ class VQCodec(nn.Module):
             raise BitstreamError(f"bitstream declares an invalid quality: {e}") from None
         grid = check_tiling(bitstream, self.config.tile, self.codec_id)
         bits = self.bits_per_index(q)
-        names = {tile_prefix(i, len(grid)) + "idx": packed_length(math.prod(self.grid_shape(th, tw)), bits)
-                 for i, (_, _, th, tw) in enumerate(grid)}
-        check_stream_names(bitstream, names, self.codec_id)
-        for name, length in names.items():
-            if len(bitstream.streams[name]) != length:
-                raise BitstreamError(f"sub-stream {name} is {len(bitstream.streams[name])} bytes; "
-                                     f"{self.codec_id} writes {length} at quality {q:g}")
+        counts = {tile_prefix(i, len(grid)) + "idx": math.prod(self.grid_shape(th, tw))
+                  for i, (_, _, th, tw) in enumerate(grid)}
+        check_stream_names(bitstream, counts, self.codec_id)
+        for name, count in counts.items():
+            n_bytes = len(bitstream.streams[name])
+            if self.prior is not None:  # rANS: whole 32-bit words, 2 to 1 per coded symbol
+                rans.check_length(n_bytes, vq_prior.stream_symbols(count), f"sub-stream {name}")
+            elif n_bytes != packed_length(count, bits):
+                raise BitstreamError(f"sub-stream {name} is {n_bytes} bytes; "
+                                     f"{self.codec_id} writes {packed_length(count, bits)} at quality {q:g}")
         return grid
 
     @torch.no_grad()
-    def decompress(self, bitstream: Bitstream) -> Tensor:
+    def decompress(self, bitstream: Bitstream, lost_mask=None) -> Tensor:
         """Returns ``(1, 3, H, W)`` in [0, 1]: a pure function of the bits (only the decoder
-        network computes in floating point)."""
+        network computes in floating point; the prior's tables come from a float64 network).
+
+        ``lost_mask``: index positions to treat as lost (a simulated damaged transmission; see the
+        module docstring): one ``(h/16, w/16)`` bool array per tile (a list, or one array for an
+        image in one tile; :meth:`loss_masks` makes seeded ones). The sub-streams are decoded
+        and checked whole first; the lost indices are then predicted (:meth:`restore_indices`).
+        All-false masks decode exactly as no mask."""
         grid = self.check_geometry(bitstream)
         q = float(bitstream.quality)
+        masks = [None] * len(grid)
+        if lost_mask is not None:
+            masks = [lost_mask] if isinstance(lost_mask, np.ndarray) or torch.is_tensor(lost_mask) else list(lost_mask)
+            if len(masks) != len(grid):
+                raise LicodecError(f"{len(masks)} lost masks for {len(grid)} tiles")
+            masks = [np.asarray(m, dtype=bool) for m in masks]
+            for m, (_, _, th, tw) in zip(masks, grid):
+                if m.shape != self.grid_shape(th, tw):
+                    raise LicodecError(f"a lost mask of shape {m.shape} for a tile of "
+                                       f"{self.grid_shape(th, tw)} indices")
         out = torch.empty(1, 3, bitstream.height, bitstream.width)
         for i, (top, left, th, tw) in enumerate(grid):
             prefix = tile_prefix(i, len(grid))
             streams = {"idx": bitstream.stream(prefix + "idx")}
-            out[..., top : top + th, left : left + tw] = self.decompress_tile(streams, q, (th, tw), prefix)
+            out[..., top : top + th, left : left + tw] = self.decompress_tile(streams, q, (th, tw), prefix, masks[i])
         return out

@@ -85,6 +85,7 @@ class TrainConfig:
     adv_start: int = -1  # step from which the PatchGAN loss is on; -1: never
     adv_weight: float = 0.5  # times VQGAN's adaptive weight
     rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
+    prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
 
 
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
@@ -137,6 +138,8 @@ def command_line(cfg: dict) -> str:
             parts += [flag, str(cfg[key])]
     if not cfg["bf16"]:
         parts.append("--no-bf16")
+    if cfg.get("prior"):
+        parts.append("--prior")
     if cfg.get("compile"):
         parts.append("--compile")
     return " ".join(shlex.quote(p) for p in parts)
@@ -263,7 +266,12 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
     if distiller is not None:
         distiller.to(device)
         distiller.teacher[0].to(device)
-    objective = objective_for(model, cfg, device)  # RD, or e.g. the VQ losses + discriminator (own optimizer)
+    if cfg.prior:  # the index prior of a codebook codec alone (it may add the prior to the model)
+        from licodec.train.vq_prior_objective import PriorObjective
+
+        objective = PriorObjective(model, cfg, device)
+    else:
+        objective = objective_for(model, cfg, device)  # RD, or e.g. the VQ losses + discriminator (own optimizer)
     if world_size > 1 and not objective.supports_ddp:
         raise LicodecError(f"{cfg.model} cannot train under torchrun yet (its codebook statistics would differ "
                            "between processes); train it with one process")
@@ -284,6 +292,10 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
         if ckpt["train_config"].get("teacher", "") != cfg.teacher:
             raise LicodecError(f"{ckpt_path} was trained with teacher {ckpt['train_config'].get('teacher', '')!r}, "
                                f"not {cfg.teacher!r}; use --restart or another --out")
+        if ckpt["train_config"].get("prior", False) != cfg.prior:
+            what = "trains" if ckpt["train_config"].get("prior", False) else "does not train"
+            raise LicodecError(f"{ckpt_path} {what} the index prior alone, unlike this run (--prior); "
+                               "use --restart or another --out")
         load_trainable_state(model, ckpt["model"])
         if distiller is not None:
             distiller.load_state_dict(ckpt["distill"])
@@ -304,6 +316,8 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
             dist.broadcast(p.data, 0)  # the codec's are broadcast by DDP
     data = RandomCrops(cfg.data, cfg.crop, seed=cfg.seed)
     forward = torch.compile(net) if cfg.compile else net
+    if hasattr(objective, "forward"):  # an objective that trains one part of the codec runs only what it needs
+        forward = objective.forward
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", mininterval=5, dynamic_ncols=True,
                disable=rank != 0)
@@ -320,6 +334,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
                           "teacher_sha256": distiller.teacher[0].weights_sha256 if distiller is not None else None,
                           "step": step, "wall": time.time() - t0,
                           "train_config": {**asdict(cfg), "world_size": world_size},
+                          "model_config": model.config.to_dict(),
                           "torch_rng": torch.get_rng_state()}, ckpt_path)
         saved = step
 
@@ -401,7 +416,12 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = 
         raise LicodecError(f"no checkpoint in {run_dir}")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = ckpt["train_config"]
-    model = create_model(cfg["model"], pretrained=False)
+    config = None  # the model's own config (e.g. with an index prior added), when the checkpoint records it
+    if "model_config" in ckpt:
+        from licodec.zoo import get_entry
+
+        config = get_entry(cfg["model"]).config_cls.from_dict(ckpt["model_config"])
+    model = create_model(cfg["model"], pretrained=False, config=config)
     load_trainable_state(model, ckpt["model"])
     record = {
         "command": command_line(cfg),

@@ -127,6 +127,9 @@ def create_model(name: str = DEFAULT_MODEL, pretrained: bool = True, weights_dir
         return model.eval()
     wdir = Path(weights_dir) if weights_dir else entry.weights_dir
     if not (wdir / CONFIG_FILE).is_file():
+        if weights_dir is None:
+            raise WeightsError(f"codec {name!r} has no trained weights in this release yet "
+                               f"(train them: licodec train --model {name} ...; or pass a weights folder)")
         raise WeightsError(f"no weights for codec {name!r} in {wdir}")
     meta = read_weights_config(wdir)
     if meta.get("codec") != name:
