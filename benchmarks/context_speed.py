@@ -15,15 +15,14 @@ Writes ``benchmarks/results/context_speed.json``.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import licodec
-from common import KODAK, RESULTS, machine, read_rgb, write_json
+from common import (KODAK, RESULTS, compressai_decode, compressai_encode, interleaved_medians, machine, read_rgb,
+                    timed, write_json)
 from licodec.image_io import SourceImage
 
 
@@ -36,27 +35,6 @@ def compressai_pair(N: int, M: int):
     for m in (mean, serial):
         m.update(force=True)
     return mean, serial
-
-
-def ca_encode(model, rgb):
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, (-w) % 64, 0, (-h) % 64))
-    with torch.no_grad():
-        return model.compress(x), (h, w)
-
-
-def ca_decode(model, encoded):
-    out, (h, w) = encoded
-    with torch.no_grad():
-        x_hat = model.decompress(out["strings"], out["shape"])["x_hat"][..., :h, :w].clamp(0, 1)
-    return (x_hat[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -73,24 +51,17 @@ def main() -> None:
     codec = licodec.load(args.model)
     mean, serial = compressai_pair(codec.config.N, codec.config.M)
     data = licodec.api.compress_bitstream(src, args.quality, args.model).to_bytes()
-    enc_mean = ca_encode(mean, rgb)
-    fns = {
+    enc_mean = compressai_encode(mean, rgb)
+    t = interleaved_medians({
         "licodec_encode": lambda: licodec.api.compress_bitstream(src, args.quality, args.model).to_bytes(),
-        "mbt2018_mean_encode": lambda: ca_encode(mean, rgb),
+        "mbt2018_mean_encode": lambda: compressai_encode(mean, rgb),
         "licodec_decode": lambda: licodec.decompress(data),
-        "mbt2018_mean_decode": lambda: ca_decode(mean, enc_mean),
-    }
-    for fn in fns.values():  # warm up
-        fn()
-    rows = {k: [] for k in fns}
-    for _ in range(args.repeats):  # interleaved: load drifts hit every codec alike
-        for k, fn in fns.items():
-            rows[k].append(timed(fn))
-    t = {k: statistics.median(v) for k, v in rows.items()}
+        "mbt2018_mean_decode": lambda: compressai_decode(mean, enc_mean),
+    }, args.repeats)
     t0 = time.perf_counter()
-    enc_serial = ca_encode(serial, rgb)
+    enc_serial = compressai_encode(serial, rgb)
     t["mbt2018_encode"] = time.perf_counter() - t0
-    t["mbt2018_decode"] = timed(lambda: ca_decode(serial, enc_serial))
+    t["mbt2018_decode"] = timed(lambda: compressai_decode(serial, enc_serial))
     payload = {
         "model": args.model,
         "config": {"N": codec.config.N, "M": codec.config.M, "context_groups": list(codec.config.context_groups)},

@@ -14,15 +14,12 @@ estimated bits.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import licodec
-from common import KODAK, RESULTS, machine, read_rgb, write_json
+from common import KODAK, RESULTS, compressai_decode, compressai_encode, interleaved_medians, machine, read_rgb, write_json
 from licodec.image_io import SourceImage
 
 
@@ -52,31 +49,6 @@ def compressai_twin(codec, quality: float):
     return twin.eval()
 
 
-def compressai_encode(twin, rgb):
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, (-w) % 64, 0, (-h) % 64))
-    with torch.no_grad():
-        out = twin.compress(x)
-    return out, (h, w)
-
-
-def compressai_decode(twin, out, size):
-    with torch.no_grad():
-        x_hat = twin.decompress(out["strings"], out["shape"])["x_hat"]
-    x_hat = x_hat[..., : size[0], : size[1]].clamp(0, 1)
-    return (x_hat[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default=str(KODAK / "kodim23.png"))
@@ -90,26 +62,23 @@ def main() -> None:
     src = SourceImage(rgb, channels=3, bit_depth=8)
     codec = licodec.load(args.model)
     twin = compressai_twin(codec, args.quality)
-    ours_enc = lambda: licodec.api.compress_bitstream(src, args.quality, args.model).to_bytes()  # noqa: E731
-    theirs_enc = lambda: compressai_encode(twin, rgb)  # noqa: E731
-    data = ours_enc()
-    out, size = theirs_enc()
+    encoded = compressai_encode(twin, rgb)
+    data = licodec.api.compress_bitstream(src, args.quality, args.model).to_bytes()
     ours_dec = lambda: licodec.decompress(data)  # noqa: E731
-    theirs_dec = lambda: compressai_decode(twin, out, size)  # noqa: E731
-    for fn in (ours_enc, theirs_enc, ours_dec, theirs_dec):  # warm up
-        fn()
-    rows = {"licodec_encode": [], "compressai_encode": [], "licodec_decode": [], "compressai_decode": []}
-    for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
-        for key, fn in zip(rows, (ours_enc, theirs_enc, ours_dec, theirs_dec)):
-            rows[key].append(median_time(fn, 1)[0])
-    t = {k: statistics.median(v) for k, v in rows.items()}
+    theirs_dec = lambda: compressai_decode(twin, encoded)  # noqa: E731
+    t = interleaved_medians({
+        "licodec_encode": lambda: licodec.api.compress_bitstream(src, args.quality, args.model).to_bytes(),
+        "compressai_encode": lambda: compressai_encode(twin, rgb),
+        "licodec_decode": ours_dec,
+        "compressai_decode": theirs_dec,
+    }, args.repeats)
     import numpy as np
 
     from licodec.eval.metrics import psnr
 
     ours_img = np.asarray(ours_dec())
     theirs_img = theirs_dec()
-    theirs_bytes = sum(len(s[0]) for s in out["strings"])
+    theirs_bytes = sum(len(s[0]) for s in encoded[0]["strings"])
     estimate = codec.estimate_bits(src.tensor(), args.quality)
     payload = {
         "image": Path(args.image).name,
