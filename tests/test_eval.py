@@ -175,6 +175,8 @@ def test_runner_refuses_other_columns_and_ignores_other_versions(tmp_path, rng, 
 @pytest.mark.parametrize("codecs,qualities,metrics,match", [
     (["nope"], None, (), "unknown codec"),
     (["hyperprior-vr"], {"hyperprior-vr": (0.5,)}, (), "quality must be between"),
+    (["jpeg420"], {"jpeg420": (0,)}, (), "quality must be from 1 to 100"),
+    (["webp"], {"webp": (-1,)}, (), "quality must be from 0 to 100"),
     (["jpeg420"], None, ("psnr-hvs",), "unknown metric"),
     (["jpeg420", "jpeg420"], None, (), "named twice"),
 ])
@@ -182,6 +184,17 @@ def test_runner_bad_requests(tmp_path, rng, codecs, qualities, metrics, match):
     ds = load_dataset(_folder(tmp_path, rng, n=1))
     with pytest.raises(LicodecError, match=match):
         runner.evaluate(ds, codecs, tmp_path / "out", qualities, metrics=metrics, progress=False)
+
+
+def test_classic_codecs_reach_their_lowest_setting(rng):
+    """Each anchor accepts the setting that gives its smallest files (WebP and AVIF quality 0)."""
+    rgb = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for anchor in ANCHORS.values():
+        if not anchor.available():
+            continue
+        anchor.check_quality(anchor.lowest)
+        sizes = [len(anchor.encode(rgb, q)) for q in (anchor.lowest, anchor.qualities[-1])]
+        assert sizes[0] < sizes[1], anchor.name
 
 
 def test_runner_names_a_broken_image(tmp_path, rng):

@@ -32,6 +32,13 @@ class ClassicCodec:
     knob: str  # the save() argument the sweep sets
     qualities: tuple[float, ...]
     options: dict = field(default_factory=dict)
+    knob_range: tuple[float, float] = (0, 100)  # the settings the encoder accepts (inclusive)
+    lowest: float = 0  # the setting that gives the smallest files
+
+    def check_quality(self, quality: float) -> None:
+        lo, hi = self.knob_range
+        if not lo <= quality <= hi:
+            raise LicodecError(f"{self.name}: {self.knob} must be from {lo:g} to {hi:g}, got {quality:g}")
 
     def available(self) -> bool:
         return bool(features.check(self.pil_feature))
@@ -64,8 +71,10 @@ class ClassicCodec:
 _JPEG_Q = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 ANCHORS: dict[str, ClassicCodec] = {c.name: c for c in (
-    ClassicCodec("jpeg420", "JPEG 4:2:0", "JPEG", "jpg", "quality", _JPEG_Q, {"subsampling": 2, "optimize": True}),
-    ClassicCodec("jpeg444", "JPEG 4:4:4", "JPEG", "jpg", "quality", _JPEG_Q, {"subsampling": 0, "optimize": True}),
+    ClassicCodec("jpeg420", "JPEG 4:2:0", "JPEG", "jpg", "quality", _JPEG_Q, {"subsampling": 2, "optimize": True},
+                 knob_range=(1, 100), lowest=1),
+    ClassicCodec("jpeg444", "JPEG 4:4:4", "JPEG", "jpg", "quality", _JPEG_Q, {"subsampling": 0, "optimize": True},
+                 knob_range=(1, 100), lowest=1),
     ClassicCodec("webp", "WebP", "WEBP", "webp", "quality", (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
                  {"method": 6}),
     ClassicCodec("avif", "AVIF 4:2:0", "AVIF", "avif", "quality", (5, 15, 25, 35, 45, 55, 65, 75, 85, 92),
@@ -74,7 +83,8 @@ ANCHORS: dict[str, ClassicCodec] = {c.name: c for c in (
                  {"speed": 4, "subsampling": "4:4:4"}),
     ClassicCodec("jpeg2000", "JPEG 2000", "JPEG2000", "jpg_2000", "quality_layers",
                  (200, 150, 100, 70, 50, 35, 25, 18, 12, 8),
-                 {"quality_mode": "rates", "irreversible": True, "mct": 1, "no_jp2": True}),
+                 {"quality_mode": "rates", "irreversible": True, "mct": 1, "no_jp2": True},
+                 knob_range=(1, 10000), lowest=10000),
 )}
 
 

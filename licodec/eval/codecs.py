@@ -41,8 +41,10 @@ class EvalCodec:
     def check_quality(self, quality: float) -> None:
         if self.kind == "licodec":
             self._codec().check_quality(quality)
-        elif not quality > 0:
-            raise LicodecError(f"{self.name}: quality must be positive, got {quality:g}")
+        else:
+            from licodec.eval.anchors import get_anchor
+
+            get_anchor(self.name).check_quality(quality)
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
         if self.kind == "licodec":
