@@ -58,6 +58,7 @@ class ClassicCodec:
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
         if not self.available():
             raise LicodecError(f"{self.name}: this Pillow has no {self.pil_feature} support")
+        self.check_quality(quality)
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, format=self.pil_format, **{self.knob: self._knob_value(quality)},
                                   **self.options)
