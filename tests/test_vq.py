@@ -270,13 +270,17 @@ def test_objective_losses():
     assert float(hinge_g_loss(torch.ones(3))) == -1
 
 
-def test_models_lists_vqgan_without_weights(capsys):
+def test_models_lists_vqgan_with_its_weights(capsys):
     from licodec.cli.main import main
+    from licodec.zoo.registry import read_weights_config
 
-    assert not get_entry("vqgan").has_weights
+    entry = get_entry("vqgan")
+    assert entry.has_weights
+    meta = read_weights_config(entry.weights_dir)
+    assert meta["config"]["prior_layers"] > 0  # shipped with its learned index prior
     assert main(["models"]) == 0
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("vqgan:"))
-    assert "VQGAN codebook codec" in line and line.endswith("no weights shipped")
+    assert "VQGAN codebook codec" in line and f"weights {meta['sha256'][:16]}" in line
 
 
 # -- training ----------------------------------------------------------------------------------

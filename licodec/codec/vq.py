@@ -100,7 +100,7 @@ class VQConfig:
     its attention costs the square of a window's size).
     """
 
-    channels: tuple = (64, 128, 192, 256)
+    channels: tuple = (64, 128, 160, 192)
     enc_blocks: tuple = (0, 1, 1, 2)
     dec_blocks: tuple = (1, 1, 1, 2)
     code_dim: int = 16
