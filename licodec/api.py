@@ -19,7 +19,7 @@ from licodec.zoo import DEFAULT_MODEL, create_model, get_entry
 DEFAULT_QUALITY = 4.0
 DEFAULT_EFFORT = 0  # encode-time refinement level 0..9 (licodec.codec.refine)
 _cache: dict = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a generative decoder loads its base codec while being loaded
 
 
 def load(name: str = DEFAULT_MODEL, weights_dir: str | Path | None = None) -> torch.nn.Module:
@@ -150,31 +150,78 @@ def lost_masks(codec, bitstream: Bitstream, lost, seed: int = 0, rows: bool = Fa
     return lost
 
 
+def generator_for(bitstream: Bitstream) -> torch.nn.Module:
+    """The generative decoder (:mod:`licodec.codec.flow`) registered for the codec that wrote
+    ``bitstream``, with its shipped weights; it must have been trained on the very base weights
+    the file was written with."""
+    from licodec.zoo import list_models
+
+    names = [n for n in list_models() if getattr(get_entry(n).config_cls, "base", None) == bitstream.codec_id]
+    if not names:
+        raise LicodecError(f"no generative decoder exists for {bitstream.codec_id} files; "
+                           f"--realism needs one (registered: {_generative_bases() or 'none'})")
+    shipped = [n for n in names if get_entry(n).has_weights]
+    if not shipped:
+        raise WeightsError(f"the generative decoder {names[0]} has no trained weights in this release yet "
+                           f"(train them: licodec train --model {names[0]} ...)")
+    generator = load(shipped[0])
+    if generator.config.base_weights != bitstream.weights_sha256:
+        raise WeightsError(f"the generative decoder {shipped[0]} was trained on {bitstream.codec_id} weights "
+                           f"{generator.config.base_weights}, but the file was written with {bitstream.weights_sha256}")
+    return generator
+
+
+def _generative_bases() -> str:
+    from licodec.zoo import list_models
+
+    return ", ".join(f"{n} for {b}" for n in list_models() if (b := getattr(get_entry(n).config_cls, "base", None)))
+
+
 def decompress_rgb(bitstream: Bitstream, weights_dir: str | Path | None = None, lost=None, lost_seed: int = 0,
-                   lost_rows: bool = False) -> np.ndarray:
+                   lost_rows: bool = False, realism: float | None = None, steps: int | None = None) -> np.ndarray:
     """Decode to an ``(H, W, 3)`` uint8 array (colour only, before the channel policy).
 
     ``lost`` (codebook codecs only): index positions to treat as lost and restore, a simulated
-    damaged transmission (:func:`lost_masks`; ``lost_seed``, ``lost_rows`` as there)."""
+    damaged transmission (:func:`lost_masks`; ``lost_seed``, ``lost_rows`` as there).
+    ``realism`` in [0, 1] (``steps``: its sampling steps): decode with the generative decoder
+    registered for the file's codec (:func:`generator_for`); 0 or None is the codec's own decode."""
+    from licodec.codec.flow import check_realism, check_steps
+
+    if realism is not None:
+        realism = check_realism(realism)
+    if steps is not None:
+        check_steps(steps)
+        if not realism:
+            raise LicodecError("steps go with a realism above 0")
     codec = codec_for(bitstream, weights_dir)
     masks = lost_masks(codec, bitstream, lost, lost_seed, lost_rows)
-    x_hat = codec.decompress(bitstream) if masks is None else codec.decompress(bitstream, lost_mask=masks)
+    if realism and masks is not None:
+        raise LicodecError("lost indices and realism cannot be combined yet")
+    if realism:
+        x_hat = generator_for(bitstream).decompress(bitstream, realism=realism, steps=steps)
+    else:
+        x_hat = codec.decompress(bitstream) if masks is None else codec.decompress(bitstream, lost_mask=masks)
     return (x_hat[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
-def decompress(data: bytes | Bitstream, lost=None, lost_seed: int = 0, lost_rows: bool = False) -> Image.Image:
+def decompress(data: bytes | Bitstream, lost=None, lost_seed: int = 0, lost_rows: bool = False,
+               realism: float | None = None, steps: int | None = None) -> Image.Image:
     """Decode ``.lic`` bytes to a PIL image (RGB, L or RGBA, as the source was).
 
     ``lost``: for codebook codecs (vqgan), simulate a damaged transmission: a fraction in [0, 1]
     of the index positions (``lost_rows``: of whole index rows), chosen by a RNG seeded with
     ``lost_seed``, or per-tile boolean masks; they are predicted from the rest
-    (:meth:`licodec.codec.vq.VQCodec.decompress`). Decoding succeeds for every fraction."""
+    (:meth:`licodec.codec.vq.VQCodec.decompress`). Decoding succeeds for every fraction.
+    ``realism`` in [0, 1]: generative decoding (:mod:`licodec.codec.flow`) with ``steps`` sampling
+    steps (default the decoder's): 0 is exactly the codec's own decode, 1 the full sample. The file
+    is the same either way; the noise is seeded by its bytes, so it decodes to the same pixels
+    in every run."""
     bitstream = data if isinstance(data, Bitstream) else Bitstream.from_bytes(data)
     has_alpha = "alpha" in bitstream.streams
     if has_alpha != (bitstream.channels == 4):
         raise BitstreamError(f"bitstream carries an alpha sub-stream but declares {bitstream.channels} channels"
                              if has_alpha else "bitstream declares 4 channels but has no alpha sub-stream")
     # first: the codec checks the declared geometry before allocating
-    rgb = decompress_rgb(bitstream, lost=lost, lost_seed=lost_seed, lost_rows=lost_rows)
+    rgb = decompress_rgb(bitstream, lost=lost, lost_seed=lost_seed, lost_rows=lost_rows, realism=realism, steps=steps)
     alpha = decode_alpha(bitstream.streams["alpha"], bitstream.height, bitstream.width) if has_alpha else None
     return to_pil(rgb, bitstream.channels, alpha)

@@ -23,7 +23,7 @@ def _mid_quality(codec) -> float:
 
 def _needs_gains(codec) -> None:
     if not hasattr(codec, "_gains"):
-        pytest.skip(f"{codec.codec_id} has no gain vectors or entropy-coded latent (tests/test_vq.py covers it)")
+        pytest.skip(f"{codec.codec_id} has no gain vectors or entropy-coded latent of its own (its own test file covers it)")
 
 
 def test_registry_lists_the_default():
@@ -102,6 +102,7 @@ def test_decoding_is_deterministic_across_runs(untrained, rng):
     from conftest import random_image
 
     x = torch.from_numpy(random_image(rng, 96, 80)).permute(2, 0, 1)[None].float() / 255
-    b = Bitstream.from_bytes(untrained.compress(x, 5.0).to_bytes())
+    q = min(5.0, untrained.quality_range[1])
+    b = Bitstream.from_bytes(untrained.compress(x, q).to_bytes())
     assert torch.equal(untrained.decompress(b), untrained.decompress(b))
-    assert untrained.compress(x, 5.0).to_bytes() == b.to_bytes()
+    assert untrained.compress(x, q).to_bytes() == b.to_bytes()

@@ -73,8 +73,9 @@ def test_forged_huge_single_tile_is_refused_before_allocating():
     assert result["traced_mb"] < 50
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [n for n in list_models() if not hasattr(get_entry(n).config_cls, "base")])
 def test_every_zoo_model_refuses_forged_tilings(name):
+    """Every codec that writes its own bitstreams (generative decoders read their base's: test_flow.py)."""
     codec = create_model(name, pretrained=False)  # the check comes before any table or weight is used
     assert codec.config.tile == 2048
     streams = {"z": bytes(8), "y": bytes(8)}

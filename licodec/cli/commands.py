@@ -129,9 +129,16 @@ def _decode(sub) -> None:
     lose.add_argument("--lose-seed", type=int, default=0, metavar="S", help="seed of the positions lost (default 0)")
     lose.add_argument("--lose-rows", action="store_true",
                       help="lose whole index rows (a lost chunk of a row-major stream) instead of single positions")
+    gen = p.add_argument_group("generative decoding (files of codecs with a generative decoder: hyperprior-vr)",
+                               "the same file, decoded with generated detail; the noise is seeded by the file's "
+                               "bytes, so a file always decodes to the same pixels")
+    gen.add_argument("--realism", type=_number(float, 0, 1, "--realism takes a value from 0 to 1"), default=None,
+                     metavar="R", help="0: the codec's own decode (the default) ... 1: the full generated sample")
+    gen.add_argument("--steps", type=_number(int, 1, 64, "--steps takes an integer from 1 to 64"), default=None,
+                     metavar="S", help="sampling steps of --realism (default: the decoder's, 4)")
 
     def run(args) -> int:
-        from licodec.cli.jobs import LossOptions, decode_job
+        from licodec.cli.jobs import GenerationOptions, LossOptions, decode_job
 
         def default_output(src: str) -> str:
             out = Path(src).with_suffix(".png")
@@ -141,8 +148,11 @@ def _decode(sub) -> None:
 
         if args.lose is None and (args.lose_rows or args.lose_seed):
             raise LicodecError("--lose-seed and --lose-rows go with --lose FRACTION")
+        if args.steps is not None and not args.realism:
+            raise LicodecError("--steps goes with --realism above 0")
         loss = None if args.lose is None else LossOptions(args.lose, args.lose_seed, args.lose_rows)
-        return _run_jobs(args, {".lic"}, ".png", default_output, decode_job, args.force, loss)
+        generation = None if args.realism is None else GenerationOptions(args.realism, args.steps)
+        return _run_jobs(args, {".lic"}, ".png", default_output, decode_job, args.force, loss, generation)
 
     p.set_defaults(run=run)
 

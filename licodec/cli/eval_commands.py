@@ -76,7 +76,10 @@ def _eval(sub) -> None:
         dataset = load_dataset(args.dataset, args.root, limit=args.limit)
         codecs = args.codecs or [DEFAULT_MODEL] + DEFAULT_ANCHORS
         qualities = dict(args.quality)
-        unknown = [n for n in qualities if n not in [c.split("=", 1)[0] for c in codecs]]
+        from licodec.eval.codecs import resolve_codec
+
+        names = [resolve_codec(c).name for c in codecs]  # LABEL=DIR is LABEL; a :eN or :rX suffix stays
+        unknown = [n for n in qualities if n not in names]
         if unknown:
             raise LicodecError(f"--quality names {unknown[0]!r}, which is not among the codecs evaluated")
         out = Path(args.out) if args.out else Path("licodec-eval") / dataset.name

@@ -43,6 +43,15 @@ class LossOptions:
 
 
 @dataclass(frozen=True)
+class GenerationOptions:
+    """``decode --realism``: decode with the generative decoder of the file's codec
+    (:mod:`licodec.codec.flow`); the noise is seeded by the file's bytes."""
+
+    realism: float  # 0 (the codec's own decode) .. 1 (the full sample)
+    steps: int | None = None  # sampling steps (None: the decoder's default)
+
+
+@dataclass(frozen=True)
 class Job:
     """Code ``source`` into ``output`` (paths as strings; ``-`` for stdin / stdout)."""
 
@@ -109,9 +118,10 @@ def encode_job(job: Job, opt: EncodeOptions) -> str:
             f"{how}, effort {effort}, {model}; load {t1 - t0:.2f} s, read {t2 - t1:.2f} s, encode {t3 - t2:.2f} s")
 
 
-def decode_job(job: Job, force: bool = False, loss: LossOptions | None = None) -> str:
+def decode_job(job: Job, force: bool = False, loss: LossOptions | None = None,
+               generation: GenerationOptions | None = None) -> str:
     """Decode one ``.lic`` file (to PNG on stdout, else the output's suffix), with ``loss``
-    simulated if given; returns the report line."""
+    simulated if given, generatively with ``generation`` if given; returns the report line."""
     from licodec import api
     from licodec.entropy.container import Bitstream
     from licodec.image_io import save_image
@@ -125,11 +135,14 @@ def decode_job(job: Job, force: bool = False, loss: LossOptions | None = None) -
     t0 = time.perf_counter()
     bitstream = Bitstream.from_bytes(data)
     api.codec_for(bitstream)  # load (and verify) the weights before timing the decode
+    if generation is not None and generation.realism > 0:
+        api.generator_for(bitstream)
     t1 = time.perf_counter()
+    extra = {} if generation is None else {"realism": generation.realism, "steps": generation.steps}
     if loss is None:
-        image = api.decompress(bitstream)
+        image = api.decompress(bitstream, **extra)
     else:
-        image = api.decompress(bitstream, lost=loss.fraction, lost_seed=loss.seed, lost_rows=loss.rows)
+        image = api.decompress(bitstream, lost=loss.fraction, lost_seed=loss.seed, lost_rows=loss.rows, **extra)
     t2 = time.perf_counter()
     if job.output == STDIO:
         buf = io.BytesIO()
@@ -140,6 +153,8 @@ def decode_job(job: Job, force: bool = False, loss: LossOptions | None = None) -
     w, h = image.size
     lost = "" if loss is None else (f", {loss.fraction:.0%} of the {'index rows' if loss.rows else 'indices'} "
                                     f"lost (seed {loss.seed}) and restored")
+    if generation is not None:
+        lost += f", realism {generation.realism:g}" + (f" ({generation.steps} steps)" if generation.steps else "")
     return (f"{job.source} -> {job.output} ({w}x{h}, {image.mode}): {8 * len(data) / (w * h):.4f} bpp{lost}; "
             f"load {t1 - t0:.2f} s, decode {t2 - t1:.2f} s")
 

@@ -24,6 +24,7 @@ class EvalCodec:
     model: str = ""  # licodec: the registry name
     weights_dir: str = ""  # licodec: weights other than the shipped ones (a training run's export)
     effort: int = 0  # licodec: encode-time refinement level (NAME:eN)
+    realism: float = 0.0  # licodec generative decoders: the decode's realism (NAME:rX; 1 by default)
 
     def _codec(self):
         from licodec import api
@@ -33,7 +34,8 @@ class EvalCodec:
     def version(self) -> str:
         """Identifies the exact encoder: weights hash for licodec, library versions for anchors."""
         if self.kind == "licodec":
-            return f"weights {self._codec().weights_sha256}" + (f" effort {self.effort}" if self.effort else "")
+            return (f"weights {self._codec().weights_sha256}" + (f" effort {self.effort}" if self.effort else "")
+                    + (f" realism {self.realism:g}" if self.realism else ""))
         from licodec.eval.anchors import get_anchor
 
         return get_anchor(self.name).version()
@@ -62,7 +64,14 @@ class EvalCodec:
             from licodec import api
             from licodec.entropy.container import Bitstream
 
-            return api.decompress_rgb(Bitstream.from_bytes(data), self.weights_dir or None)
+            bitstream = Bitstream.from_bytes(data)
+            codec = self._codec()
+            if getattr(codec, "objective", "") == "flow":  # a generative decoder (maybe a run's export)
+                import torch
+
+                x_hat = codec.decompress(bitstream, realism=self.realism)
+                return (x_hat[0] * 255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+            return api.decompress_rgb(bitstream, self.weights_dir or None)
         from licodec.eval.anchors import get_anchor
 
         return get_anchor(self.name).decode(data)
@@ -70,16 +79,28 @@ class EvalCodec:
 
 _LABEL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _EFFORT = re.compile(r"^(.+):e(\d+)$")
+_REALISM = re.compile(r"^(.+):r([0-9.]+)$")
 
 
 def resolve_codec(name: str) -> EvalCodec:
     """A licodec codec (``licodec models``), a classic anchor (jpeg420, jpeg444, webp, avif, avif444,
     jpeg2000), or ``LABEL=DIR``: the licodec weights in folder DIR (a ``licodec export`` output,
     e.g. of a training run), named LABEL in results. A licodec name may end in ``:eN``: encoded
-    at effort N (0-9)."""
+    at effort N (0-9). A generative decoder (``hyperprior-vr-flow``) decodes at realism 1, or at X
+    in [0, 1] with the suffix ``:rX``."""
     from licodec.eval.anchors import ANCHORS
     from licodec.zoo import list_models
 
+    realism_spec = _REALISM.match(name)
+    if realism_spec:
+        from licodec.codec.flow import check_realism
+
+        base = resolve_codec(realism_spec.group(1))
+        if not base.realism:
+            raise LicodecError(f"{name!r}: ':rX' takes a generative decoder (e.g. hyperprior-vr-flow)")
+        realism = check_realism(float(realism_spec.group(2)))
+        return replace(base, name=f"{base.name}:r{realism:g}", label=f"{base.label} realism {realism:g}",
+                       realism=realism)
     effort_spec = _EFFORT.match(name)
     if effort_spec:
         from licodec.codec.refine import MAX_EFFORT
@@ -100,15 +121,18 @@ def resolve_codec(name: str) -> EvalCodec:
         if not Path(weights_dir).is_dir():
             raise LicodecError(f"{name!r}: {weights_dir} is not a weights folder")
         model = read_weights_config(Path(weights_dir))["codec"]
-        lo, hi = api.load(model, weights_dir).quality_range
+        codec = api.load(model, weights_dir)
+        lo, hi = codec.quality_range
         return EvalCodec(label, f"licodec {model} ({label})", "licodec",
-                         tuple(float(q) for q in range(int(lo), int(hi) + 1)), model, weights_dir)
+                         tuple(float(q) for q in range(int(lo), int(hi) + 1)), model, weights_dir,
+                         realism=1.0 if getattr(codec, "objective", "") == "flow" else 0.0)
     if name in list_models():
         from licodec import api
 
-        lo, hi = api.load(name).quality_range
+        codec = api.load(name)
+        lo, hi = codec.quality_range
         return EvalCodec(name, f"licodec {name}", "licodec", tuple(float(q) for q in range(int(lo), int(hi) + 1)),
-                         name)
+                         name, realism=1.0 if getattr(codec, "objective", "") == "flow" else 0.0)
     if name in ANCHORS:
         anchor = ANCHORS[name]
         if not anchor.available():

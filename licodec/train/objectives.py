@@ -16,7 +16,8 @@
   (``None`` when it has none), never exported with the codec.
 
 The rate-distortion codecs get :class:`RDObjective` (``lambda(q) * 255^2 * MSE + bpp``); codecs
-whose ``objective`` attribute is ``"vq"`` get :class:`~licodec.train.vq_objective.VQObjective`.
+whose ``objective`` attribute is ``"vq"`` get :class:`~licodec.train.vq_objective.VQObjective`, generative
+decoders (``"flow"``) :class:`~licodec.train.flow_objective.FlowObjective`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class RDObjective:
 
 def objective_for(model, cfg, device: torch.device = torch.device("cpu")):
     """The objective that trains ``model`` under the run config ``cfg``."""
+    if getattr(model, "objective", "rd") == "flow":
+        from licodec.train.flow_objective import FlowObjective
+
+        return FlowObjective(model, cfg, device)
     if getattr(model, "objective", "rd") == "vq":
         from licodec.train.vq_objective import VQObjective
 

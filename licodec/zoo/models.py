@@ -6,6 +6,7 @@ A codec class is its own builder (``Codec(config)``), so a registration is one l
 from dataclasses import dataclass
 
 from licodec.codec.feds import FedsStudent, FedsStudentConfig, FedsTeacher, FedsTeacherConfig
+from licodec.codec.flow import FlowDecoder, FlowDecoderConfig
 from licodec.codec.hyperprior import HyperpriorConfig, VariableRateHyperprior
 from licodec.codec.vq import VQCodec, VQConfig
 from licodec.zoo.registry import register_model
@@ -31,6 +32,8 @@ _BUILTIN = [
      "FEDS student: lightweight hyperprior (N=64, M=128) distilled from feds-teacher, quality 1-8"),
     ("vqgan", VQConfig, VQCodec,
      "VQGAN codebook codec (Mao et al. 2023), 16x downsampling, rungs K=8..1024 at log2(K)/256 bpp, quality 1-8"),
+    ("hyperprior-vr-flow", FlowDecoderConfig, FlowDecoder,
+     "generative decoder for hyperprior-vr files (HFD/CDC-style residual rectified flow), realism 0-1, quality 1-4"),
 ]
 
 for _name, _config, _codec, _description in _BUILTIN:

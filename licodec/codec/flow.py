@@ -1,0 +1,308 @@
+"""A generative decoder on top of a base codec: a conditional rectified flow in pixel space.
+
+The base codec's bitstream is the whole file: nothing is added, so one file decodes either way.
+The base decode ``x_b`` (its MSE-trained reconstruction) is the explicit representation; the
+flow generates the detail it lost, the residual ``r = x - x_b``, conditioned on ``x_b`` and the
+base quality. The idea is that of HFD (Hoogeboom et al. 2023, "High-Fidelity Image Compression
+with Score-based Generative Models") and CDC (Yang & Mandt 2023, "Lossy Image Compression with
+Conditional Diffusion Models"), trained from scratch here with a rectified-flow objective
+(Liu et al. 2023, "Flow Straight and Fast"; Lipman et al. 2023, "Flow Matching").
+
+Training (``licodec.train.flow_objective``): with the residual scaled by ``residual_scale``,
+``x_t = (1 - t) * r + t * eps``, ``eps ~ N(0, I)``, ``t`` logit-normal; the network predicts the
+velocity ``v = eps - r``.
+
+Decoding at realism ``R`` in [0, 1] with ``S`` steps (SDEdit-style truncation, Meng et al.
+2022): the path is entered at ``t = R`` from the base decode (residual 0), ``x_R = R * eps``,
+and integrated with ``S`` Euler steps down to ``t = 0``. ``R = 0`` takes no step and returns the
+base decode exactly; ``R = 1`` is the full sample. ``eps`` comes from a generator seeded by the
+SHA-256 of the bitstream's bytes, so a file decodes to the same pixels in every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from licodec.codec.base import CodecOutput, crop, pad_to_multiple, quality_tensor
+from licodec.entropy.container import Bitstream
+from licodec.errors import LicodecError, WeightsError
+
+
+@dataclass(frozen=True)
+class FlowDecoderConfig:
+    """Sizes of :class:`FlowDecoder`; stored beside the weights.
+
+    base: registry name of the base codec whose decodes the flow refines.
+    base_weights: the base weights' hash (16 hex digits) the flow was trained on; "" until a
+    model is built, when it becomes the installed base weights' hash.
+    qualities: the base qualities ``(lo, hi)`` it was trained at (the generator's quality range).
+    channels: widths at 1/2, 1/4 and 1/8 resolution (the input is pixel-unshuffled by 2 first).
+    blocks: residual blocks per level, on the way down and again on the way up.
+    embed: width of the time and quality embedding.
+    residual_scale: the residual ``x - x_b`` (in [0, 1] units) is multiplied by this before the flow.
+    steps: default Euler steps of a decode.
+    """
+
+    base: str = "hyperprior-vr"
+    base_weights: str = ""
+    qualities: tuple = (1.0, 4.0)
+    channels: tuple = (64, 96, 128)
+    blocks: tuple = (1, 2, 2)
+    embed: int = 128
+    residual_scale: float = 8.0
+    steps: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("qualities", "channels", "blocks"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "qualities", tuple(float(q) for q in self.qualities))
+        if len(self.channels) != len(self.blocks) or not self.channels:
+            raise ValueError("channels and blocks need one entry per level")
+        if len(self.qualities) != 2 or not self.qualities[0] <= self.qualities[1]:
+            raise ValueError(f"qualities must be (lo, hi) with lo <= hi, got {self.qualities}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+
+    @property
+    def stride(self) -> int:
+        return 2 ** len(self.channels)  # unshuffle by 2, then one downsampling between levels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FlowDecoderConfig":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def fourier_embedding(v: Tensor, dim: int, max_period: float = 1000.0) -> Tensor:
+    """Sinusoidal embedding ``(B, dim)`` of scalars ``v`` ``(B,)`` (in [0, 1] here)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=v.device) / half)
+    args = 1000.0 * v.float()[:, None] * freqs[None]
+    return torch.cat([args.sin(), args.cos()], dim=1)
+
+
+class FiLMBlock(nn.Module):
+    """``x + conv(silu(conv(silu(x) * (1 + scale) + shift)))`` with ``(scale, shift)`` from the
+    embedding; the identity at initialisation (the last convolution starts at zero)."""
+
+    def __init__(self, channels: int, embed: int) -> None:
+        super().__init__()
+        self.film = nn.Linear(embed, 2 * channels)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        scale, shift = self.film(emb)[..., None, None].chunk(2, dim=1)
+        h = F.silu(x) * (1 + scale) + shift
+        return x + self.conv2(F.silu(self.conv1(h)))
+
+
+class FlowUNet(nn.Module):
+    """The velocity network: ``(x_t, x_b, t, q) -> v``, all images ``(B, 3, H, W)`` with ``H, W``
+    multiples of :attr:`FlowDecoderConfig.stride`; ``t`` ``(B,)`` in [0, 1]; ``q`` ``(B,)`` the
+    base quality mapped to [0, 1]. A U-Net on the pixel-unshuffled input (1/2 resolution)."""
+
+    def __init__(self, config: FlowDecoderConfig) -> None:
+        super().__init__()
+        c, e = config.channels, config.embed
+        self.embed = nn.Sequential(nn.Linear(2 * e, e), nn.SiLU(), nn.Linear(e, e))
+        self.stem = nn.Conv2d(6 * 4, c[0], 3, padding=1)
+        self.down_blocks = nn.ModuleList(nn.ModuleList(FiLMBlock(ch, e) for _ in range(n))
+                                         for ch, n in zip(c, config.blocks))
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(c[:-1], c[1:]))
+        self.ups = nn.ModuleList(nn.Conv2d(b, a * 4, 1) for a, b in zip(c[:-1], c[1:]))
+        self.merges = nn.ModuleList(nn.Conv2d(2 * a, a, 1) for a in c[:-1])
+        self.up_blocks = nn.ModuleList(nn.ModuleList(FiLMBlock(ch, e) for _ in range(n))
+                                       for ch, n in zip(c[:-1], config.blocks[:-1]))
+        self.head = nn.Conv2d(c[0], 3 * 4, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        self.embed_dim = e
+
+    def forward(self, x_t: Tensor, x_b: Tensor, t: Tensor, q: Tensor) -> Tensor:
+        emb = self.embed(torch.cat([fourier_embedding(t, self.embed_dim), fourier_embedding(q, self.embed_dim)], 1))
+        h = self.stem(F.pixel_unshuffle(torch.cat([x_t, 2 * x_b - 1], dim=1), 2))
+        skips = []
+        for level, blocks in enumerate(self.down_blocks):
+            if level:
+                h = self.downs[level - 1](h)
+            for block in blocks:
+                h = block(h, emb)
+            skips.append(h)
+        for level in reversed(range(len(self.up_blocks))):
+            h = F.pixel_shuffle(self.ups[level](h), 2)
+            h = self.merges[level](torch.cat([h, skips[level]], dim=1))
+            for block in self.up_blocks[level]:
+                h = block(h, emb)
+        return F.pixel_shuffle(self.head(F.silu(h)), 2)
+
+
+def noise_seed(data: bytes) -> int:
+    """The decode noise's seed: the first 8 bytes of the SHA-256 of the file's bytes."""
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+def check_realism(realism: float) -> float:
+    r = float(realism)
+    if not 0.0 <= r <= 1.0 or math.isnan(r):
+        raise LicodecError(f"realism must lie in [0, 1], got {realism}")
+    return r
+
+
+def check_steps(steps: int) -> int:
+    if isinstance(steps, bool) or int(steps) != steps or not 1 <= int(steps) <= 64:
+        raise LicodecError(f"steps must be an integer from 1 to 64, got {steps}")
+    return int(steps)
+
+
+class FlowDecoder(nn.Module):
+    """A generative decoder for the base codec ``config.base`` (HFD-style residual rectified flow;
+    see the module docstring). Follows the codec protocol:
+
+    * ``forward(x, quality)``: the base's training output with ``x_hat`` replaced by a full
+      sample (``R = 1``); the flow's own loss is :mod:`licodec.train.flow_objective`'s.
+    * ``compress(x, quality)``: the base codec's bitstream, unchanged (its codec id).
+    * ``decompress(bitstream, realism=1, steps=None)``: ``(1, 3, H, W)`` in [0, 1].
+
+    The base codec is loaded with its installed weights and is not part of this module's
+    weights; a flow trained on other base weights than the installed ones refuses to load.
+    """
+
+    objective = "flow"
+
+    def __init__(self, config: FlowDecoderConfig) -> None:
+        super().__init__()
+        from licodec.zoo import get_entry
+
+        entry = get_entry(config.base)
+        if getattr(entry.config_cls, "base", None) is not None:
+            raise ValueError(f"the base of a generative decoder must be a codec, not {config.base!r}")
+        base = _load_base(config.base)
+        if not config.base_weights:
+            config = dataclasses.replace(config, base_weights=base.weights_sha256)
+        self.config = config
+        self._base = [base]  # a list: the base's parameters are not this module's
+        self.unet = FlowUNet(config)
+        self.stride = config.stride
+        self.codec_id = config.base
+        self.weights_sha256 = ""
+
+    @property
+    def base(self) -> nn.Module:
+        base = self._base[0]
+        if base.weights_sha256 != self.config.base_weights:
+            raise WeightsError(f"this generative decoder was trained on {self.config.base} weights "
+                               f"{self.config.base_weights}, but the installed ones are {base.weights_sha256}")
+        return base
+
+    # -- quality ------------------------------------------------------------------
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return self.config.qualities
+
+    @property
+    def integer_qualities(self) -> bool:
+        return getattr(self._base[0], "integer_qualities", False)
+
+    def check_quality(self, quality) -> float:
+        q = self.base.check_quality(quality)
+        lo, hi = self.quality_range
+        if not lo <= q <= hi:
+            raise LicodecError(f"quality must be between {lo:g} and {hi:g} for the generative decoder of "
+                               f"{self.config.base} (the base qualities it was trained at), got {quality}")
+        return q
+
+    def _q01(self, quality: Tensor) -> Tensor:
+        lo, hi = self.quality_range
+        return (quality.float() - lo) / max(hi - lo, 1e-9)
+
+    # -- the flow -----------------------------------------------------------------
+    def base_decode(self, x: Tensor, quality) -> tuple[CodecOutput, Tensor]:
+        """The base codec's training-free reconstruction of ``x`` ``(B, 3, H, W)`` (multiples of
+        the base's stride) at ``quality``: its output and ``x_b`` clamped to [0, 1], no gradient."""
+        base = self.base
+        was_training = base.training
+        base.eval()
+        try:
+            with torch.no_grad():
+                out = base(x, quality)
+        finally:
+            base.train(was_training)
+        return out, out.x_hat.float().clamp(0, 1)
+
+    def velocity(self, x_t: Tensor, x_b: Tensor, t: Tensor, quality: Tensor) -> Tensor:
+        """``v`` for the scaled residual path ``x_t`` at times ``t`` ``(B,)``."""
+        return self.unet(x_t, x_b, t, self._q01(quality))
+
+    def sample(self, x_b: Tensor, quality, realism: float = 1.0, steps: int | None = None,
+               generator: torch.Generator | None = None) -> Tensor:
+        """Refine base decodes ``x_b`` ``(B, 3, H, W)`` in [0, 1]: the residual is entered at
+        ``t = realism`` and integrated to 0 in ``steps`` Euler steps. Returns ``(B, 3, H, W)``
+        clamped to [0, 1]; ``x_b`` itself when ``realism`` is 0."""
+        realism = check_realism(realism)
+        steps = check_steps(self.config.steps if steps is None else steps)
+        if realism == 0.0:
+            return x_b.clamp(0, 1)
+        padded, size = pad_to_multiple(x_b, self.stride)
+        q = quality_tensor(quality, x_b.shape[0]).to(x_b.device)
+        eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
+        x = realism * eps
+        times = torch.linspace(realism, 0.0, steps + 1)
+        for t, s in zip(times[:-1].tolist(), times[1:].tolist()):
+            v = self.velocity(x, padded, torch.full((x.shape[0],), t, device=x.device), q)
+            x = x + (s - t) * v
+        return crop(padded + x / self.config.residual_scale, size).clamp(0, 1)
+
+    # -- protocol -----------------------------------------------------------------
+    def forward(self, x: Tensor, quality, features: bool = False) -> CodecOutput:
+        """``x``: ``(B, 3, H, W)`` in [0, 1], multiples of the base's stride. The base's rate terms
+        and a full sample (``R = 1``, default steps) as ``x_hat``."""
+        out, x_b = self.base_decode(x, quality)
+        return CodecOutput(x_hat=self.sample(x_b, quality), likelihoods=out.likelihoods, bits=out.bits)
+
+    def freeze(self) -> None:
+        """Nothing to freeze: the flow chooses no entropy tables (the base's are its own)."""
+
+    def compress(self, x: Tensor, quality, effort: int = 0) -> Bitstream:
+        """The base codec's bitstream of ``x`` ``(1, 3, H, W)``, unchanged."""
+        self.check_quality(quality)
+        return self.base.compress(x, quality, effort=effort)
+
+    @torch.no_grad()
+    def decompress(self, bitstream: Bitstream, realism: float = 1.0, steps: int | None = None) -> Tensor:
+        """Decode a base-codec bitstream to ``(1, 3, H, W)`` in [0, 1] at ``realism``; the noise is
+        seeded by the bitstream's bytes, so the same file gives the same pixels in every run."""
+        realism = check_realism(realism)
+        if bitstream.codec_id != self.config.base:
+            raise LicodecError(f"the generative decoder of {self.config.base} cannot decode a "
+                               f"{bitstream.codec_id} file")
+        base = self.base
+        if bitstream.weights_sha256 != base.weights_sha256:
+            raise WeightsError(f"bitstream was written with {bitstream.codec_id} weights {bitstream.weights_sha256}, "
+                               f"but the installed weights are {base.weights_sha256}")
+        x_b = base.decompress(bitstream)
+        if realism == 0.0:
+            return x_b
+        self.check_quality(bitstream.quality)
+        generator = torch.Generator().manual_seed(noise_seed(bitstream.to_bytes()))
+        return self.sample(x_b, bitstream.quality, realism, steps, generator)
+
+
+def _load_base(name: str) -> nn.Module:
+    from licodec import api
+
+    try:
+        return api.load(name)
+    except WeightsError as e:
+        raise WeightsError(f"a generative decoder needs its base codec's weights: {e}") from None

@@ -1,0 +1,89 @@
+"""The training objective of :class:`~licodec.codec.flow.FlowDecoder`, kept out of the codec.
+
+Per batch ``x`` ``(B, 3, H, W)`` in [0, 1] at base qualities ``q`` drawn uniformly from the
+decoder's range: the frozen base codec's decode ``x_b``, the scaled residual
+``r = s * (x - x_b)``, noise ``eps ~ N(0, I)`` and times ``t = sigmoid(n)``, ``n ~ N(0, 1)``
+(the logit-normal times of Esser et al. 2024, "Scaling Rectified Flow Transformers"), then::
+
+    x_t  = (1 - t) * r + t * eps
+    loss = mean |v_theta(x_t, x_b, t, q) - (eps - r)|^2
+
+the conditional flow-matching loss (Lipman et al. 2023; Liu et al. 2023). The noise and times
+are drawn from a generator seeded by ``(seed, step)``, so a resumed run draws what it would have.
+Logged: ``mse`` is the one-step reconstruction's (``x_b + r_hat / s`` with
+``r_hat = x_t - t * v``), so the progress bar's PSNR shows what the flow has learnt; ``base_mse``
+is the base decode's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from licodec.codec.base import CodecOutput
+from licodec.errors import LicodecError
+
+
+class FlowObjective:
+    """The trainer's objective for generative decoders (interface of :mod:`licodec.train.objectives`,
+    plus :meth:`forward`, which runs the frozen base codec instead of the decoder's sampler)."""
+
+    supports_ddp = False  # the base decode and the draws are per process; one process is enough here
+
+    def __init__(self, model, cfg, device: torch.device) -> None:
+        if cfg.rung or cfg.adv_start >= 0 or cfg.prior or cfg.teacher:
+            raise LicodecError(f"{cfg.model!r} trains with the flow-matching loss alone: no --rung, --adv-start, "
+                               "--prior or --teacher")
+        stride = model.base.stride if hasattr(model.base, "stride") else 1
+        if cfg.crop % max(stride, model.stride):
+            raise LicodecError(f"--crop must be a multiple of {max(stride, model.stride)} for {cfg.model!r}")
+        self.cfg, self.model = cfg, model
+        self.scale = model.config.residual_scale
+
+    def qualities(self, quality: Tensor) -> Tensor:
+        return quality
+
+    @torch.no_grad()
+    def forward(self, x: Tensor, quality: Tensor, features: bool = False) -> CodecOutput:
+        """The base decode ``x_b`` in ``features["x_b"]`` (float32, no gradient)."""
+        with torch.autocast(x.device.type, enabled=False):
+            out, x_b = self.model.base_decode(x.float(), quality)
+        return CodecOutput(x_hat=x_b, likelihoods={}, bits=out.bits.detach(), features={"x_b": x_b})
+
+    def loss(self, model, out, x: Tensor, quality: Tensor, step: int) -> dict:
+        g = torch.Generator()
+        g.manual_seed(int(np.random.SeedSequence([self.cfg.seed, step, 3]).generate_state(1)[0]))
+        x = x.float()
+        x_b = out.features["x_b"]
+        r = self.scale * (x - x_b)
+        eps = torch.randn(x.shape, generator=g).to(x.device)
+        t = torch.sigmoid(torch.randn(x.shape[0], generator=g)).to(x.device)
+        tt = t[:, None, None, None]
+        x_t = (1 - tt) * r + tt * eps
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            v = model.velocity(x_t, x_b, t, quality)
+        v = v.float()
+        loss = (v - (eps - r)).square().mean()
+        with torch.no_grad():
+            x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
+            mse = (255 * (x_one - x)).square().mean()
+            base_mse = (255 * (x_b - x)).square().mean()
+        bpp = out.bits.mean() / (x.shape[-2] * x.shape[-1])
+        return {"loss": loss, "bpp": bpp, "mse": mse, "base_mse": base_mse}
+
+    def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
+        return {}
+
+    def aux_loss(self, model):
+        return None
+
+    def log_record(self, current: dict) -> dict:
+        return {"base_psnr": float(10 * np.log10(255**2 / max(current["base_mse"], 1e-9)))}
+
+    def state_dict(self) -> dict:
+        return {"flow": True}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state is not None and not state.get("flow"):
+            raise LicodecError("the checkpoint does not train a generative decoder; use --restart or another --out")

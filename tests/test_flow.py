@@ -1,0 +1,191 @@
+"""The generative decoder (licodec.codec.flow): realism 0 is the base decode, seeded decodes
+repeat, the file is the base codec's, training through the CLI, decoding through the CLI and eval."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import licodec
+from conftest import random_image
+from licodec import api
+from licodec.codec.flow import FlowDecoderConfig, noise_seed
+from licodec.entropy.container import Bitstream
+from licodec.errors import LicodecError, WeightsError
+from licodec.zoo import create_model
+
+SMALL = dict(channels=(16, 24), blocks=(1, 1), embed=32)
+
+
+@pytest.fixture(scope="module")
+def flow():
+    torch.manual_seed(0)
+    model = create_model("hyperprior-vr-flow", pretrained=False, config=FlowDecoderConfig(**SMALL))
+    with torch.no_grad():  # a generator that changes its input (a new one starts at zero output)
+        torch.nn.init.normal_(model.unet.head.weight, std=0.05)
+    return model
+
+
+@pytest.fixture(scope="module")
+def photo():
+    rgb = random_image(np.random.default_rng(3), 72, 100)
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+
+
+def test_the_file_is_the_base_codecs_and_realism_zero_is_its_decode(flow, photo):
+    b = Bitstream.from_bytes(flow.compress(photo, 2.0).to_bytes())
+    base = licodec.load("hyperprior-vr")
+    assert b.codec_id == "hyperprior-vr" and b.weights_sha256 == base.weights_sha256
+    assert b.to_bytes() == base.compress(photo, 2.0).to_bytes()
+    assert torch.equal(flow.decompress(b, realism=0.0), base.decompress(b))
+    full = flow.decompress(b, realism=1.0)
+    assert full.shape == photo.shape and float(full.min()) >= 0 and float(full.max()) <= 1
+    assert not torch.equal(full, base.decompress(b))
+
+
+def test_seeded_decodes_repeat_and_follow_the_file(flow, photo):
+    b1 = flow.compress(photo, 2.0)
+    b2 = flow.compress(photo.flip(-1), 2.0)
+    assert noise_seed(b1.to_bytes()) != noise_seed(b2.to_bytes())
+    first = flow.decompress(Bitstream.from_bytes(b1.to_bytes()), realism=0.7, steps=3)
+    torch.manual_seed(123)  # the global generator plays no part
+    assert torch.equal(first, flow.decompress(Bitstream.from_bytes(b1.to_bytes()), realism=0.7, steps=3))
+    assert not torch.equal(first, flow.decompress(b1, realism=0.7, steps=2))
+
+
+def test_realism_moves_the_decode_away_from_the_base(flow, photo):
+    b = flow.compress(photo, 1.0)
+    base = flow.decompress(b, realism=0.0)
+    moved = [float((flow.decompress(b, realism=r) - base).abs().mean()) for r in (0.25, 0.5, 1.0)]
+    assert 0 < moved[0] < moved[1] < moved[2]
+
+
+@pytest.mark.parametrize("realism,steps,match", [(1.5, None, "realism"), (-0.1, None, "realism"),
+                                                  (float("nan"), None, "realism"), (0.5, 0, "steps"),
+                                                  (0.5, 2.5, "steps")])
+def test_bad_realism_or_steps_are_refused(flow, photo, realism, steps, match):
+    b = flow.compress(photo, 1.0)
+    with pytest.raises(LicodecError, match=match):
+        flow.decompress(b, realism=realism, steps=steps)
+
+
+def test_quality_outside_the_trained_range_is_refused(flow, photo):
+    with pytest.raises(LicodecError, match="quality must be between 1 and 4"):
+        flow.compress(photo, 6.0)
+
+
+def test_other_base_weights_are_refused(photo):
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=FlowDecoderConfig(**SMALL, base_weights="0123456789abcdef"))
+    with pytest.raises(WeightsError, match="trained on hyperprior-vr weights 0123456789abcdef"):
+        model.compress(photo, 1.0)
+
+
+def test_decoding_another_codecs_file_is_refused(flow):
+    b = licodec.load("hyperprior-ctx").compress(torch.rand(1, 3, 32, 32), 1.0)
+    with pytest.raises(LicodecError, match="cannot decode a hyperprior-ctx file"):
+        flow.decompress(b)
+
+
+def test_forged_geometry_is_refused_before_generation(flow):
+    from licodec.errors import BitstreamError
+
+    base = licodec.load("hyperprior-vr")
+    forged = Bitstream(codec_id="hyperprior-vr", weights_sha256=base.weights_sha256, quality=2.0, height=16384,
+                       width=16384, tile=0, streams={"z": bytes(8), "y": bytes(8)})
+    with pytest.raises(BitstreamError, match="declares a 16384x16384 image in one tile"):
+        flow.decompress(forged, realism=1.0)
+
+
+def test_no_generator_for_a_codec_is_a_clear_error(tmp_path):
+    from licodec.cli.main import main
+
+    data = licodec.compress(np.zeros((16, 16, 3), np.uint8), 1.0, model="hyperprior-ctx")
+    (tmp_path / "a.lic").write_bytes(data)
+    with pytest.raises(LicodecError, match="no generative decoder exists for hyperprior-ctx"):
+        api.decompress(data, realism=0.5)
+    assert main(["decode", str(tmp_path / "a.lic"), "--realism", "0.5"]) != 0
+    assert not (tmp_path / "a.png").exists()
+    assert main(["decode", str(tmp_path / "a.lic"), "--realism", "2"]) != 0
+    assert main(["decode", str(tmp_path / "a.lic"), "--steps", "2"]) != 0
+    assert not (tmp_path / "a.png").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A flow decoder trained for 3 steps through the CLI (then resumed to 4), and a weights
+    root holding it and the shipped hyperprior-vr as if both shipped."""
+    from licodec.cli.main import main
+
+    root = tmp_path_factory.mktemp("flow")
+    data = root / "data"
+    data.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
+    run = root / "run"
+    common = ["train", "--model", "hyperprior-vr-flow", "--data", str(data), "--crop", "64", "--batch", "2",
+              "--no-bf16", "--log-every", "1", "--out", str(run)]
+    assert main(common + ["--steps", "3"]) == 0
+    assert main(common + ["--steps", "4"]) == 0
+    weights = root / "weights"
+    weights.mkdir()
+    shutil.copytree(licodec.zoo.get_entry("hyperprior-vr").weights_dir, weights / "hyperprior-vr")
+    shutil.copytree(run / "export", weights / "hyperprior-vr-flow")
+    return {"run": run, "weights": weights, "data": data}
+
+
+def test_training_logs_resumes_and_exports(trained):
+    log = [json.loads(line) for line in (trained["run"] / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["loss"]) and r["base_psnr"] > 10 for r in log)
+    meta = json.loads((trained["run"] / "export" / "config.json").read_text())
+    assert meta["codec"] == "hyperprior-vr-flow" and meta["training"]["steps"] == 4
+    assert meta["config"]["base_weights"] == licodec.load("hyperprior-vr").weights_sha256
+    codec = create_model("hyperprior-vr-flow", weights_dir=trained["run"] / "export")
+    assert not any(k.startswith("_base") for k in codec.state_dict())  # the base's weights are not its own
+
+
+def test_flow_training_refuses_codebook_options(trained):
+    from licodec.cli.main import main
+
+    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--out",
+                 str(trained["run"].parent / "bad"), "--steps", "1", "--adv-start", "0"]) != 0
+
+
+def test_cli_decodes_a_file_with_realism(trained, tmp_path, monkeypatch):
+    from licodec.cli.main import main
+    from licodec.zoo import registry
+
+    monkeypatch.setattr(registry, "WEIGHTS_ROOT", trained["weights"])
+    monkeypatch.setattr(api, "_cache", {})
+    src = tmp_path / "p.png"
+    Image.fromarray(random_image(np.random.default_rng(9), 48, 64)).save(src)
+    assert main(["encode", str(src), "-m", "hyperprior-vr", "-q", "2", "-o", str(tmp_path / "p.lic")]) == 0
+    outs = {}
+    for name, extra in {"plain": [], "r0": ["--realism", "0"], "r1a": ["--realism", "1", "--steps", "2"],
+                        "r1b": ["--realism", "1", "--steps", "2"]}.items():
+        assert main(["decode", str(tmp_path / "p.lic"), "-o", str(tmp_path / f"{name}.png"), *extra]) == 0
+        outs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert np.array_equal(outs["plain"], outs["r0"])
+    assert np.array_equal(outs["r1a"], outs["r1b"])
+    image = licodec.decompress((tmp_path / "p.lic").read_bytes(), realism=1.0, steps=2)
+    assert np.array_equal(np.asarray(image), outs["r1a"])
+
+
+def test_eval_runs_a_realism_sweep(trained, tmp_path):
+    from licodec.cli.main import main
+
+    flow = f"flow={trained['run'] / 'export'}"
+    out = tmp_path / "eval"
+    assert main(["eval", str(trained["data"]), "--limit", "1", "-c", "hyperprior-vr", flow, f"{flow}:r0",
+                 "-q", "hyperprior-vr=2", "-q", "flow=2", "-q", "flow:r0=2", "--out", str(out), "-m",
+                 "--no-progress"]) == 0
+    curves = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+    base, r0, r1 = (curves[k]["results"] for k in ("hyperprior-vr", "flow:r0", "flow"))
+    assert r0["bpp"] == base["bpp"] == r1["bpp"]
+    assert r0["psnr-rgb"] == pytest.approx(base["psnr-rgb"])
+    assert r1["psnr-rgb"] != pytest.approx(base["psnr-rgb"])
