@@ -9,7 +9,7 @@
    SWD. Results (resumable) in ``benchmarks/results/flow/<set>/``. The bits are the same files'.
 2. The issue's targets, per set and quality: SWD at realism 1 at least 30% below the base
    decode's with PSNR at most 2 dB lower; SWD and PSNR monotonic in the realism.
-3. Decode time of one Kodak image (median of 3, this machine's cores): the base decode, and
+3. Decode time of one Kodak image (interleaved medians of 3, this machine's cores): the base decode, and
    the generative decode at 1, 2, 4 and 8 steps; seconds per step.
 4. A picture grid: the original, the base decode, realism 0.5 and realism 1, with close-ups.
 Writes ``benchmarks/results/flow/summary.json`` and ``docs/flow.md``.
@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import KODAK, REPO, RESULTS, SHARED, machine, read_rgb, write_json  # noqa: E402
+from common import KODAK, REPO, RESULTS, SHARED, interleaved_medians, machine, read_rgb, write_json  # noqa: E402
 from licodec import api  # noqa: E402
 from licodec.cli.main import main as licodec_main  # noqa: E402
 from licodec.entropy.container import Bitstream  # noqa: E402
@@ -93,25 +93,15 @@ def _targets(points: dict) -> dict:
     return out
 
 
-def _median_time(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def _speed(model, image: Path, quality: float) -> dict:
     rgb = read_rgb(image)
     x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float().div(255)
     bitstream = Bitstream.from_bytes(model.compress(x, quality).to_bytes())
-    model.decompress(bitstream, realism=1.0, steps=1)  # warm
-    out = {"image": image.name, "size": f"{rgb.shape[1]}x{rgb.shape[0]}", "quality": quality,
-           "threads": torch.get_num_threads(),
-           "base_s": _median_time(lambda: model.decompress(bitstream, realism=0.0))}
+    fns = {"base_s": lambda: model.decompress(bitstream, realism=0.0)}
     for steps in (1, 2, 4, 8):
-        out[f"steps_{steps}_s"] = _median_time(lambda: model.decompress(bitstream, realism=1.0, steps=steps))
+        fns[f"steps_{steps}_s"] = lambda steps=steps: model.decompress(bitstream, realism=1.0, steps=steps)
+    out = {"image": image.name, "size": f"{rgb.shape[1]}x{rgb.shape[0]}", "quality": quality,
+           "threads": torch.get_num_threads(), **interleaved_medians(fns, repeats=3)}
     out["per_step_s"] = (out["steps_8_s"] - out["steps_4_s"]) / 4
     print(f"decode {image.name}: base {out['base_s']:.2f} s, 4 steps {out['steps_4_s']:.2f} s, "
           f"{out['per_step_s']:.2f} s per step", flush=True)
@@ -227,7 +217,7 @@ Picture grid: the centre {CROP}×{CROP} crop of Kodak {args.grid} at base qualit
 
 ## Decode time
 
-Kodak {s['image']} ({s['size']}), base quality {s['quality']:g}, {s['threads']} threads, median of 3:
+Kodak {s['image']} ({s['size']}), base quality {s['quality']:g}, {s['threads']} threads, interleaved medians of 3:
 base decode {s['base_s']:.2f} s; generative decode 1 step {s['steps_1_s']:.2f} s, 2 steps {s['steps_2_s']:.2f} s,
 4 steps {s['steps_4_s']:.2f} s, 8 steps {s['steps_8_s']:.2f} s ({s['per_step_s']:.2f} s per step).
 """
