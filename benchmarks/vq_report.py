@@ -136,7 +136,7 @@ def _prior_saving(model, paths: list[Path]) -> dict:
                 coded += len(bs.stream(tile_prefix(i, len(grid)) + "idx"))
                 packed += packed_length(math.prod(model.grid_shape(th, tw)), model.bits_per_index(q))
         size = model.config.rungs[q - 1]
-        out[str(size)] = {"quality": q, "bits_per_index": coded * 8 / packed * math.log2(size) if packed else None,
+        out[str(size)] = {"quality": q, "bits_per_index": coded / packed * math.log2(size) if packed else None,
                           "log2_k": math.log2(size), "saving": 1 - coded / packed}
         print(f"prior K={size}: saving {out[str(size)]['saving']:.1%}", flush=True)
     return out
