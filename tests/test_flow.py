@@ -100,6 +100,41 @@ def test_forged_geometry_is_refused_before_generation(flow):
         flow.decompress(forged, realism=1.0)
 
 
+def test_on_the_vq_codec_realism_zero_is_its_decode_and_qualities_are_integers(photo):
+    from licodec.zoo.models import VQFlowDecoderConfig
+
+    torch.manual_seed(1)
+    model = create_model("vqgan-flow", pretrained=False, config=VQFlowDecoderConfig(**SMALL))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.unet.head.weight, std=0.05)
+    base = licodec.load("vqgan")
+    b = Bitstream.from_bytes(model.compress(photo, 3).to_bytes())
+    assert b.codec_id == "vqgan" and b.to_bytes() == base.compress(photo, 3).to_bytes()
+    assert torch.equal(model.decompress(b, realism=0.0), base.decompress(b))
+    full = model.decompress(b, realism=1.0, steps=2)
+    assert full.shape == photo.shape and not torch.equal(full, base.decompress(b))
+    assert torch.equal(full, model.decompress(Bitstream.from_bytes(b.to_bytes()), realism=1.0, steps=2))
+    with pytest.raises(LicodecError, match="integer"):
+        model.compress(photo, 2.5)
+
+
+def test_training_draws_each_integer_quality_of_a_codebook_base_equally_often():
+    from licodec.train.flow_objective import FlowObjective
+    from licodec.train.trainer import TrainConfig
+    from licodec.zoo.models import VQFlowDecoderConfig
+
+    model = create_model("vqgan-flow", pretrained=False, config=VQFlowDecoderConfig(**SMALL))
+    objective = FlowObjective(model, TrainConfig(data="", out="", model="vqgan-flow", crop=64), torch.device("cpu"))
+    drawn = objective.qualities(torch.from_numpy(np.random.default_rng(0).uniform(1, 8, 80000)))
+    assert torch.equal(drawn, drawn.round())
+    counts = np.bincount(drawn.long().numpy(), minlength=9)[1:]
+    assert counts.min() > 0.95 * 10000 and counts.max() < 1.05 * 10000
+    continuous = create_model("hyperprior-vr-flow", pretrained=False, config=FlowDecoderConfig(**SMALL))
+    q = torch.tensor([1.3, 3.7])
+    assert torch.equal(FlowObjective(continuous, TrainConfig(data="", out="", model="hyperprior-vr-flow", crop=64),
+                                     torch.device("cpu")).qualities(q), q)
+
+
 def test_no_generator_for_a_codec_is_a_clear_error(tmp_path):
     from licodec.cli.main import main
 

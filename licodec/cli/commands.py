@@ -84,21 +84,40 @@ def _run_jobs(args, suffixes: set[str], new_suffix: str, default_output, fn, *fn
 
 
 def _encode(sub) -> None:
-    p = sub.add_parser("encode", help="compress images to .lic files")
+    p = sub.add_parser("encode", help="compress images (or a video) to .lic files")
     _add_io_arguments(p, "PNG, JPEG, WebP, TIFF or BMP image", "the input's name with .lic; stdout for -")
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("-q", "--quality", type=_quality, default=None,
                       help="1 (smallest) to 8 (best), fractions allowed; default 4")
     rate.add_argument("--bpp", type=_positive, default=None,
                       help="target size in bits per pixel of the whole file: the quality is searched (within 3%%)")
-    rate.add_argument("--size", default=None,
-                      help="target file size in bytes (40000, 40k, 40kib, 1.5m): the quality is searched (within 3%%)")
+    p.add_argument("--size", default=None,
+                   help="target file size in bytes (40000, 40k, 40kib, 1.5m): the quality is searched (within 3%%); "
+                        "for a raw .yuv video, its frame size WxH")
     p.add_argument("-m", "--model", default=None, help="codec name (see `licodec models`)")
     p.add_argument("-e", "--effort", type=_effort, default=None,
                    help="0 (fastest) to 9: encode time spent refining the latents for this image "
                         "(fewer bytes at the same quality; decoding is unchanged); default 0")
+    vid = p.add_argument_group("video (an input .y4m, .yuv, .mp4, .mkv, .webm, .avi, .mov, or a PNG folder with "
+                               "--video): one .lic video; --size WxH gives a raw .yuv's frame size")
+    vid.add_argument("--video", action="store_true", help="the input folder is one video's PNG frames (sorted by name)")
+    vid.add_argument("--fps", type=_positive, default=None, help="frame rate (raw .yuv: required; PNG folder: default 25)")
+    vid.add_argument("--i-period", type=_number(int, 1, None, "--i-period takes a number of frames (1 or more)"),
+                     default=None, help="an I-frame every N frames (default: the codec's, 32)")
 
     def run(args) -> int:
+        from licodec.cli.video_commands import encode_video, is_video_input
+
+        if len(args.inputs) == 1 and is_video_input(args.inputs[0], args.video):
+            if args.bpp is not None or args.effort is not None:
+                raise LicodecError("--bpp and --effort are for images; a video takes -q")
+            return encode_video(args.inputs[0], args.output, 4.0 if args.quality is None else args.quality,
+                                args.model, args.i_period, args.size, args.fps, args.force, args.verbose)
+        if args.video or args.fps is not None or args.i_period is not None:
+            raise LicodecError("--video, --fps and --i-period go with one video input (.y4m, .yuv, .mp4, ... "
+                               "or a PNG folder with --video)")
+        if args.size is not None and (args.quality is not None or args.bpp is not None):
+            raise LicodecError("-q, --bpp and --size each set the rate; give one")
         from licodec import api
         from licodec.cli.jobs import EncodeOptions, encode_job
         from licodec.rate_control import parse_size
@@ -119,7 +138,7 @@ def _encode(sub) -> None:
 
 
 def _decode(sub) -> None:
-    p = sub.add_parser("decode", help="decompress .lic files to images")
+    p = sub.add_parser("decode", help="decompress .lic files to images (a .lic video to .y4m or PNG frames)")
     _add_io_arguments(p, ".lic file", "the input's name with .png; PNG on stdout for -")
     lose = p.add_argument_group("simulated loss (codebook codecs: vqgan)",
                                 "decode as if these index positions had been lost, predicting them from the rest "
@@ -136,8 +155,21 @@ def _decode(sub) -> None:
                      metavar="R", help="0: the codec's own decode (the default) ... 1: the full generated sample")
     gen.add_argument("--steps", type=_number(int, 1, 64, "--steps takes an integer from 1 to 64"), default=None,
                      metavar="S", help="sampling steps of --realism (default: the decoder's, 4)")
+    p.add_argument("--frames", default=None, metavar="A:B",
+                   help="a .lic video: decode frames A to B-1 only (decoding starts at the I-frame before A); "
+                        "the output is a .y4m (default) or, for a name without suffix, a folder of PNG frames")
 
     def run(args) -> int:
+        from licodec.cli.video_commands import decode_video, is_video_file
+
+        if len(args.inputs) == 1 and is_video_file(args.inputs[0]):
+            if args.lose is not None or args.realism is not None:
+                raise LicodecError("--lose and --realism are for images, not videos")
+            if args.output == "-":
+                raise LicodecError("a video decodes to a .y4m file or a PNG folder, not stdout")
+            return decode_video(args.inputs[0], args.output, args.frames, args.force, args.verbose)
+        if args.frames is not None:
+            raise LicodecError("--frames goes with a .lic video")
         from licodec.cli.jobs import GenerationOptions, LossOptions, decode_job
 
         def default_output(src: str) -> str:
@@ -165,6 +197,10 @@ def _info(sub) -> None:
         from licodec.entropy.container import FORMAT_VERSION, Bitstream
 
         from licodec.cli.jobs import read_lic
+        from licodec.cli.video_commands import info_video, is_video_file
+
+        if is_video_file(args.input):
+            return info_video(args.input)
 
         data = read_lic(args.input)
         b = Bitstream.from_bytes(data)
@@ -292,6 +328,12 @@ def _train(sub) -> None:
                    help="train only the learned index prior (a masked transformer that rANS-codes the indices) "
                         "of the --init weights, on every rung, all else frozen; adds one if they have none. "
                         "Use crops of 256 or more: the prior learns from the index grid (crop/16 a side)")
+    vid = p.add_argument_group("video codecs (--model video-dcvc)",
+                               "P-frame pairs: the --data photos with synthetic motion (crops cut by 32 pixels "
+                               "a side, so --crop 256 trains on 192), the previous frame coded by the intra codec")
+    vid.add_argument("--video-data", default="",
+                     help="folder of clips (folders of PNG frames) that give 30%% of the pairs, e.g. "
+                          "../shared/data/video/vimeo_septuplet_samples")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -317,7 +359,9 @@ def _train(sub) -> None:
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
                           align_weight=args.align_weight, channel_weight=args.channel_weight,
                           adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung,
-                          prior=args.prior)
+                          prior=args.prior, video_data=args.video_data)
+        if args.video_data and not Path(args.video_data).is_dir():
+            raise LicodecError(f"--video-data {args.video_data}: no such folder")
         path = train(cfg, resume=not args.restart)
         if path is not None:  # under torchrun, rank 0 only
             print(f"exported weights to {path}")

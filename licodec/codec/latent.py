@@ -111,3 +111,74 @@ class HyperpriorLatentCodec(nn.Module):
         scales, means = self._entropy_parameters(z_hat)
         y_hat = self.y_model.decompress_tensor(streams["y"], scales, means, name=prefix + "y")
         return y_hat.float()
+
+
+class ConditionalHyperpriorLatentCodec(nn.Module):
+    """Mean-scale hyperprior whose entropy parameters also see a context ``c`` that encoder and
+    decoder both have before ``y`` is coded (in video, features of the motion-compensated
+    reference: the temporal prior of DCVC, Li et al. 2021, "Deep Contextual Video Compression").
+
+    h_a: ``(B, M, h, w) -> (B, Nz, h/4, w/4)``; h_s: ``-> (B, 2M, h, w)``; fuse:
+    ``(B, 2M + Cc, h, w) -> (B, 2M, h, w)`` (scales, then means), ``c``: ``(B, Cc, h, w)``.
+    At coding time h_s and fuse run in float64 on a float64 ``c``: the tables they choose must
+    come out the same in the encoder and the decoder at any thread count.
+    """
+
+    def __init__(self, h_a: nn.Module, h_s: nn.Module, fuse: nn.Module, z_channels: int,
+                 scale_table: list[float] | None = None) -> None:
+        super().__init__()
+        self.h_a, self.h_s, self.fuse = h_a, h_s, fuse
+        self.z_model = FrozenEntropyBottleneck(z_channels)
+        self.y_model = FrozenGaussianConditional(scale_table or default_scale_table())
+        self._params64 = None
+
+    def forward(self, y: Tensor, context: Tensor, coded_scales: bool = False) -> tuple[Tensor, dict]:
+        """``y_hat`` (straight-through rounding around the means) and the likelihoods of ``y``
+        (additive noise) and ``z``, as :meth:`HyperpriorLatentCodec.forward`."""
+        z = self.h_a(y)
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            z = z.float()
+            medians = self.z_model.medians()
+            _, z_likelihoods = self.z_model(z)
+            z_hat = ste_round(z - medians) + medians
+        params = self.fuse(torch.cat([self.h_s(z_hat), context], dim=1))
+        with torch.autocast(device_type=y.device.type, enabled=False):
+            scales, means = params.float().chunk(2, dim=1)
+            if coded_scales:
+                scales = self.y_model.scale_table[self.y_model.table_indexes(scales).long()]
+            y = y.float()
+            _, y_likelihoods = self.y_model(y, scales, means)
+            y_hat = ste_round(y - means) + means
+        return y_hat, {"y": y_likelihoods, "z": z_likelihoods}
+
+    def freeze(self) -> None:
+        self.z_model.freeze()
+        self.y_model.freeze()
+        self._params64 = None
+
+    def refresh(self) -> None:
+        self._params64 = None
+
+    def _entropy_parameters(self, z_hat: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        if self._params64 is None or self.training:
+            self._params64 = (copy.deepcopy(self.h_s).double().eval(), copy.deepcopy(self.fuse).double().eval())
+        h_s, fuse = self._params64
+        with torch.no_grad():
+            scales, means = fuse(torch.cat([h_s(z_hat.double()), context.double()], dim=1)).chunk(2, dim=1)
+        return scales, means
+
+    @torch.no_grad()
+    def compress(self, y: Tensor, context: Tensor) -> tuple[dict, Tensor]:
+        """Code ``y`` ``(1, M, h, w)`` given ``context`` (float64); returns ``{"z", "y"}`` bytes
+        and ``y_hat`` in float64, exactly what :meth:`decompress` returns."""
+        z_bytes, z_hat = self.z_model.compress_tensor(self.h_a(y))
+        scales, means = self._entropy_parameters(z_hat, context)
+        y_bytes = self.y_model.compress_tensor(y.double(), scales, means)
+        return {"z": z_bytes, "y": y_bytes}, torch.round(y.double() - means) + means
+
+    @torch.no_grad()
+    def decompress(self, streams: dict, z_shape: tuple, context: Tensor, prefix: str = "") -> Tensor:
+        """Inverse of :meth:`compress`: ``y_hat`` float64."""
+        z_hat = self.z_model.decompress_tensor(streams["z"], z_shape, name=prefix + "z")
+        scales, means = self._entropy_parameters(z_hat, context)
+        return self.y_model.decompress_tensor(streams["y"], scales, means, name=prefix + "y")

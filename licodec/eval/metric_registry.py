@@ -73,21 +73,35 @@ METRICS: dict[str, MetricSpec] = {s.name: s for s in (
     MetricSpec("swd", "swd", "SWD", False, "x1e3", 16, f"{_PYR}:swd", aliases=("sliced-wasserstein",)),
 )}
 
+#: Metrics of video evaluation only (``licodec eval --video``, :mod:`licodec.eval.video_runner`): in
+#: results files and known to ``bdrate`` and ``plot``, but not measured per image, so neither
+#: selectable with ``-m`` nor in :func:`names` unless asked for. ``psnr-yuv`` is the (6 Y + U + V) / 8
+#: mean of the per-plane PSNRs of 8-bit YUV 4:2:0 (:func:`licodec.video.color.yuv420_psnr`); its
+#: builder converts RGB with BT.601 limited range. (In video results ``psnr-y`` is the Y plane's PSNR.)
+VIDEO_METRICS: dict[str, MetricSpec] = {s.name: s for s in (
+    MetricSpec("psnr-yuv", "psnr-yuv", "PSNR (YUV 6:1:1)", True, "dB", 1, "licodec.eval.video_metrics:psnr_yuv",
+               always=True, aliases=("yuv-psnr",)),
+)}
+
 _LOOKUP = {}
-for _s in METRICS.values():
+for _s in (*METRICS.values(), *VIDEO_METRICS.values()):
     for _alias in (_s.name, _s.key) + _s.aliases:
         _LOOKUP[_alias] = _s
-_BY_KEY = {s.key: s for s in METRICS.values()}
+_BY_KEY = {s.key: s for s in (*METRICS.values(), *VIDEO_METRICS.values())}
 
 
-def names(selectable: bool = False) -> list[str]:
-    """All metric names; with ``selectable``, those ``licodec eval -m`` takes (PSNR is always measured)."""
-    return [s.name for s in METRICS.values() if not (selectable and s.always)]
+def names(selectable: bool = False, video: bool = False) -> list[str]:
+    """All image metric names; with ``selectable``, those ``licodec eval -m`` takes (PSNR is always
+    measured); with ``video``, the video-only ones (:data:`VIDEO_METRICS`) after them."""
+    image = [s.name for s in METRICS.values() if not (selectable and s.always)]
+    return image + (list(VIDEO_METRICS) if video else [])
 
 
 def get(name: str, selectable: bool = False) -> MetricSpec:
     """The spec for a name, results key or alias (case, ``_`` and ``-`` do not matter)."""
     spec = _LOOKUP.get(str(name).strip().lower().replace("_", "-"))
+    if selectable and spec is not None and spec.name in VIDEO_METRICS:
+        raise LicodecError(f"{spec.name} is a video metric: licodec eval --video measures it, not the image eval")
     if spec is None or (selectable and spec.always):
         extra = "; PSNR is always measured" if spec is not None else ""
         raise LicodecError(f"unknown metric {name!r}; valid: {', '.join(names(selectable))}{extra}")

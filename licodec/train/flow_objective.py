@@ -42,7 +42,13 @@ class FlowObjective:
         self.scale = model.config.residual_scale
 
     def qualities(self, quality: Tensor) -> Tensor:
-        return quality
+        """Uniform in the decoder's quality range; for a base with integer qualities only (one
+        codebook per quality), each integer of the range equally often."""
+        if not self.model.integer_qualities:
+            return quality
+        lo, hi = self.model.quality_range
+        u = (quality - lo) / max(hi - lo, 1e-9)
+        return (lo + torch.floor(u * (hi - lo + 1))).clamp(lo, hi)
 
     @torch.no_grad()
     def forward(self, x: Tensor, quality: Tensor, features: bool = False) -> CodecOutput:

@@ -17,7 +17,8 @@
 
 The rate-distortion codecs get :class:`RDObjective` (``lambda(q) * 255^2 * MSE + bpp``); codecs
 whose ``objective`` attribute is ``"vq"`` get :class:`~licodec.train.vq_objective.VQObjective`, generative
-decoders (``"flow"``) :class:`~licodec.train.flow_objective.FlowObjective`.
+decoders (``"flow"``) :class:`~licodec.train.flow_objective.FlowObjective`, video codecs
+(``"video"``) :class:`~licodec.train.video_objective.VideoObjective`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def objective_for(model, cfg, device: torch.device = torch.device("cpu")):
         from licodec.train.flow_objective import FlowObjective
 
         return FlowObjective(model, cfg, device)
+    if getattr(model, "objective", "rd") == "video":
+        from licodec.train.video_objective import VideoObjective
+
+        return VideoObjective(model, cfg, device)
     if getattr(model, "objective", "rd") == "vq":
         from licodec.train.vq_objective import VQObjective
 

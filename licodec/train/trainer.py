@@ -86,6 +86,8 @@ class TrainConfig:
     adv_weight: float = 0.5  # times VQGAN's adaptive weight
     rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
     prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
+    # video codecs (licodec.train.video_objective)
+    video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
 
 
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
@@ -130,7 +132,7 @@ def command_line(cfg: dict) -> str:
              "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight",
-             "rung": "--rung"}
+             "rung": "--rung", "video_data": "--video-data"}
     for key, flag in flags.items():
         if key not in cfg:
             continue
@@ -355,6 +357,8 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
         quality = objective.qualities(quality)
         x, quality = x.to(device).contiguous(memory_format=torch.channels_last), quality.to(device)
         noise.start(step)
+        if hasattr(objective, "start"):  # an objective that draws its own inputs per step (video pairs)
+            objective.start(step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out_ = forward(x, quality, features=distiller is not None and distiller.needs_features(step))
             extra = distiller.loss(step, x, quality, out_) if distiller is not None else {}

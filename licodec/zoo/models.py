@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from licodec.codec.feds import FedsStudent, FedsStudentConfig, FedsTeacher, FedsTeacherConfig
 from licodec.codec.flow import FlowDecoder, FlowDecoderConfig
 from licodec.codec.hyperprior import HyperpriorConfig, VariableRateHyperprior
+from licodec.codec.video import ConditionalVideoCodec, VideoCodecConfig
 from licodec.codec.vq import VQCodec, VQConfig
 from licodec.zoo.registry import register_model
 
@@ -19,6 +20,17 @@ class ContextHyperpriorConfig(HyperpriorConfig):
 
     M: int = 192
     context_groups: tuple = (16, 16, 32, 64, 64)
+
+
+@dataclass(frozen=True)
+class VQFlowDecoderConfig(FlowDecoderConfig):
+    """``vqgan-flow``: the generative decoder on the VQ codec's eight rungs (0.01-0.04 bpp); four
+    levels (stride 16, the base's own), so the deepest sees as far as one VQ index."""
+
+    base: str = "vqgan"
+    qualities: tuple = (1.0, 8.0)
+    channels: tuple = (64, 96, 128, 160)
+    blocks: tuple = (1, 2, 2, 2)
 
 
 _BUILTIN = [
@@ -34,6 +46,10 @@ _BUILTIN = [
      "VQGAN codebook codec (Mao et al. 2023), 16x downsampling, rungs K=8..1024 at log2(K)/256 bpp, quality 1-8"),
     ("hyperprior-vr-flow", FlowDecoderConfig, FlowDecoder,
      "generative decoder for hyperprior-vr files (HFD/CDC-style residual rectified flow), realism 0-1, quality 1-4"),
+    ("vqgan-flow", VQFlowDecoderConfig, FlowDecoder,
+     "generative decoder for vqgan files (HFD/CDC-style residual rectified flow), realism 0-1, quality 1-8"),
+    ("video-dcvc", VideoCodecConfig, ConditionalVideoCodec,
+     "low-delay video: hyperprior-ctx I-frames, DCVC-style conditional P-frames on DIS motion, quality 1-8"),
 ]
 
 for _name, _config, _codec, _description in _BUILTIN:

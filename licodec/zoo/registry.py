@@ -39,6 +39,14 @@ class ModelEntry:
         return WEIGHTS_ROOT / self.name
 
     @property
+    def family(self) -> str:
+        """``"video"`` (codes frame sequences: :mod:`licodec.video`), ``"generative"`` (a decoder
+        for another codec's files: :mod:`licodec.codec.flow`) or ``"image"``."""
+        if getattr(self.builder, "objective", None) == "video":
+            return "video"
+        return "generative" if getattr(self.config_cls, "base", None) is not None else "image"
+
+    @property
     def has_weights(self) -> bool:
         return (self.weights_dir / WEIGHTS_FILE).is_file() and (self.weights_dir / CONFIG_FILE).is_file()
 

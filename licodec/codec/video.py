@@ -1,0 +1,378 @@
+"""A low-delay learned video codec: I-frames from an image codec, P-frames by conditional coding.
+
+P-frames follow DCVC (Li, Li & Lu 2021, "Deep Contextual Video Compression", NeurIPS): the
+frame is not coded as a residual over its prediction; instead a *context* (features of the
+reference, warped by the decoded motion) conditions the analysis, the synthesis and the
+entropy model (the temporal prior) of a mean-scale hyperprior (Minnen et al. 2018). The
+synthesis output is added to the warped reference (a skip: an untrained codec outputs the
+motion-compensated prediction, which shortens training on CPU; the latent is still coded
+given the context, not as a residual). Motion is
+estimated by a classical optical flow (DIS, :mod:`licodec.codec.motion`) at the encoder and
+coded by a learned flow autoencoder with its own hyperprior (as the motion coders of DVC, Lu
+et al. 2019). Variable rate by gain vectors per quality on both latents (Cui et al. 2021).
+
+Determinism: every computation that builds a reference frame or chooses a CDF table runs in
+float64 at coding time (the decoder side: flow synthesis, warping, context, temporal prior,
+hyper-synthesis, frame synthesis, and the I-frame codec's synthesis), and reference frames are
+rounded to 8 bits. Encoder and decoder therefore rebuild the same references at any thread
+count; the encoder decodes what it writes (closed loop).
+
+Shapes: frames ``(B, 3, H, W)`` RGB in [0, 1]; inside, padded to multiples of 64 (replicated
+edges). Latents at 1/16 resolution, hyper-latents at 1/64; the context at full resolution.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from licodec._compat import compressai_core
+from licodec.codec.base import CodecOutput, crop, pad_to_multiple, quality_tensor
+from licodec.codec.blocks import ResidualBlock
+from licodec.codec.hyperprior import _conv, _deconv, hyper_transforms
+from licodec.codec.latent import ConditionalHyperpriorLatentCodec, HyperpriorLatentCodec
+from licodec.codec.motion import estimate_flow, warp
+from licodec.entropy import rans
+from licodec.entropy.models import default_scale_table
+from licodec.errors import BitstreamError, LicodecError, WeightsError
+
+GDN = compressai_core().GDN
+FLOW_SCALE = 0.25  # flows (pixels) enter the motion transforms times this
+
+
+@dataclass(frozen=True)
+class VideoCodecConfig:
+    """Sizes of :class:`ConditionalVideoCodec`; stored beside the weights.
+
+    intra: registry name of the image codec that codes I-frames (at the same quality).
+    intra_weights: the hash (16 hex digits) of the intra weights it was trained with; "" until
+    built, when it becomes the installed ones'.
+    N, M: hidden and latent channels of the frame transforms; context: channels of the context.
+    motion_N, motion_M: the same for the flow autoencoder.
+    num_qualities, lambda_min, lambda_max: qualities 1..Q with geometric lambdas (loss
+    ``lambda * 255^2 * MSE + bpp``), those of the intra codec by default.
+    i_period: default distance between I-frames.
+    flow_preset: DIS preset of the encoder's motion estimation (ultrafast, fast, medium).
+    """
+
+    intra: str = "hyperprior-ctx"
+    intra_weights: str = ""
+    N: int = 64
+    M: int = 96
+    context: int = 32
+    motion_N: int = 64
+    motion_M: int = 64
+    num_qualities: int = 8
+    lambda_min: float = 0.0018
+    lambda_max: float = 0.18
+    i_period: int = 32
+    flow_preset: str = "medium"
+    scale_levels: int = 512
+    scale_max: float = 64.0
+
+    def __post_init__(self) -> None:
+        if self.i_period < 1:
+            raise ValueError(f"i_period must be at least 1, got {self.i_period}")
+        if self.flow_preset not in ("ultrafast", "fast", "medium"):
+            raise ValueError(f"unknown DIS preset {self.flow_preset!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoCodecConfig":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def _analysis(cin: int, n: int, m: int) -> nn.Sequential:
+    """``(B, cin, H, W) -> (B, m, H/16, W/16)``."""
+    return nn.Sequential(_conv(cin, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
+
+
+def _synthesis(m: int, n: int, cout: int) -> nn.Sequential:
+    """``(B, m, h, w) -> (B, cout, 16h, 16w)``."""
+    return nn.Sequential(_deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
+                         _deconv(n, n), GDN(n, inverse=True), _deconv(n, cout))
+
+
+def _prior(c: int, n: int, m: int) -> nn.Sequential:
+    """The temporal prior's encoder: context ``(B, c, H, W) -> (B, m, H/16, W/16)``."""
+    act = nn.LeakyReLU
+    return nn.Sequential(_conv(c, n), act(), _conv(n, n), act(), _conv(n, n), act(), _conv(n, m))
+
+
+class DecoderSide(nn.Module):
+    """Everything the decoder runs after entropy decoding (and the encoder runs to rebuild the
+    reference): flow synthesis, context, frame synthesis and reconstruction."""
+
+    def __init__(self, c: VideoCodecConfig) -> None:
+        super().__init__()
+        k = c.context
+        self.flow_synthesis = _synthesis(c.motion_M, c.motion_N, 2)
+        self.features = nn.Sequential(nn.Conv2d(3, k, 3, padding=1), ResidualBlock(k))
+        self.context_refine = nn.Sequential(nn.Conv2d(k + 3, k, 3, padding=1), ResidualBlock(k))
+        self.prior = _prior(k, c.N, c.M)
+        self.synthesis = _synthesis(c.M, c.N, k)
+        self.reconstruct = nn.Sequential(nn.Conv2d(2 * k, k, 3, padding=1), ResidualBlock(k),
+                                         nn.LeakyReLU(), nn.Conv2d(k, 3, 3, padding=1))
+        nn.init.zeros_(self.reconstruct[-1].weight)  # a new codec outputs the prediction itself
+        nn.init.zeros_(self.reconstruct[-1].bias)
+
+    def flow(self, motion_hat: Tensor) -> Tensor:
+        """Decoded (ungained) motion latent -> flow ``(B, 2, H, W)`` in pixels."""
+        return self.flow_synthesis(motion_hat) / FLOW_SCALE
+
+    def context(self, reference: Tensor, flow: Tensor) -> Tensor:
+        """Reference ``(B, 3, H, W)`` and flow -> context ``(B, k, H, W)``."""
+        warped = warp(self.features(reference), flow)
+        return self.context_refine(torch.cat([warped, warp(reference, flow)], dim=1))
+
+    def frame(self, y_hat: Tensor, context: Tensor, prediction: Tensor) -> Tensor:
+        """Decoded (ungained) frame latent, context and the motion-compensated reference
+        ``prediction`` -> frame ``(B, 3, H, W)`` (unclamped): the prediction plus what the
+        synthesis makes of the latent in that context."""
+        return prediction + self.reconstruct(torch.cat([self.synthesis(y_hat), context], dim=1))
+
+
+class ConditionalVideoCodec(nn.Module):
+    """Low-delay learned video codec: DCVC-style conditional P-frames on DIS motion (see the
+    module docstring for the papers), I-frames by the image codec ``config.intra``.
+
+    Training: ``forward(x, quality, reference, flow)`` codes one P-frame ``x`` ``(B, 3, H, W)``
+    in [0, 1] (multiples of 64) against ``reference`` (same shape, a decoded frame) with the
+    encoder's flow ``(B, 2, H, W)`` (pixels); returns x_hat, likelihoods of ``y, z`` (frame) and
+    ``motion_y, motion_z`` and bits per frame.
+    Coding: :meth:`encode_frame` / :meth:`decode_frame` code one frame given the previous
+    decoded frame; :mod:`licodec.video` streams whole videos through the container.
+    """
+
+    stride = 64
+    objective = "video"
+
+    def __init__(self, config: VideoCodecConfig = VideoCodecConfig()) -> None:
+        super().__init__()
+        from licodec.api import load
+
+        intra = load(config.intra)
+        if not config.intra_weights:
+            config = VideoCodecConfig(**{**config.to_dict(), "intra_weights": intra.weights_sha256})
+        self.config = config
+        self.codec_id = "video"
+        self.weights_sha256 = "0" * 16
+        self._intra = [intra]  # a list: the intra codec's parameters are not this module's
+        c = config
+        self.motion_analysis = _analysis(2, c.motion_N, c.motion_M)
+        self.motion_latent = HyperpriorLatentCodec(*hyper_transforms(c.motion_N, c.motion_M), z_channels=c.motion_N,
+                                                   scale_table=self._scale_table())
+        self.analysis = _analysis(3 + c.context, c.N, c.M)
+        h_a, h_s = hyper_transforms(c.N, c.M)
+        fuse = nn.Sequential(nn.Conv2d(3 * c.M, 2 * c.M, 1), nn.LeakyReLU(), nn.Conv2d(2 * c.M, 2 * c.M, 1))
+        self.latent = ConditionalHyperpriorLatentCodec(h_a, h_s, fuse, z_channels=c.N, scale_table=self._scale_table())
+        self.decoder = DecoderSide(c)
+        Q = c.num_qualities
+        log_gain = 0.5 * torch.log(torch.tensor([self.lambda_for_quality(q) for q in range(1, Q + 1)]) /
+                                   math.sqrt(c.lambda_min * c.lambda_max))
+        self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, c.M))
+        self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, c.M))
+        self.motion_log_gain = nn.Parameter(log_gain[:, None].repeat(1, c.motion_M))
+        self.motion_log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, c.motion_M))
+        self._decoder64 = None
+
+    def _scale_table(self) -> list[float]:
+        return default_scale_table(max_scale=self.config.scale_max, levels=self.config.scale_levels)
+
+    # -- the intra codec ----------------------------------------------------------
+    @property
+    def intra(self) -> nn.Module:
+        intra = self._intra[0]
+        if intra.weights_sha256 != self.config.intra_weights:
+            raise WeightsError(f"this video codec was trained with {self.config.intra} weights "
+                               f"{self.config.intra_weights}, but the installed ones are {intra.weights_sha256}")
+        return intra
+
+    # -- rate control -------------------------------------------------------------
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return 1.0, float(self.config.num_qualities)
+
+    def lambda_for_quality(self, q: float) -> float:
+        c = self.config
+        t = (q - 1) / max(c.num_qualities - 1, 1)
+        return math.exp(math.log(c.lambda_min) + t * (math.log(c.lambda_max) - math.log(c.lambda_min)))
+
+    def check_quality(self, quality) -> float:
+        lo, hi = self.quality_range
+        try:
+            q = float(quality)
+        except (TypeError, ValueError):
+            q = math.nan
+        if math.isnan(q) or not lo <= q <= hi:
+            raise LicodecError(f"quality must be between {lo:g} and {hi:g}, got {quality}")
+        return q
+
+    def _gains(self, quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor, dtype=None) -> tuple[Tensor, Tensor]:
+        """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)``, log-linear between integers."""
+        dtype = dtype or log_gain.dtype
+        q = quality.to(dtype).clamp(1, self.config.num_qualities) - 1
+        lo = q.floor().long().clamp(max=self.config.num_qualities - 2)
+        t = (q - lo.to(dtype))[:, None]
+        g, ig = log_gain.to(dtype), log_inv_gain.to(dtype)
+        return (((1 - t) * g[lo] + t * g[lo + 1]).exp()[..., None, None],
+                ((1 - t) * ig[lo] + t * ig[lo + 1]).exp()[..., None, None])
+
+    # -- training -----------------------------------------------------------------
+    def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False) -> CodecOutput:
+        """See the class docstring. ``features["prediction"]``: the reference warped by the
+        decoded flow (a motion-only prediction, for warm-up losses)."""
+        q = quality_tensor(quality, x.shape[0]).to(x.device)
+        mg, mig = self._gains(q, self.motion_log_gain, self.motion_log_inv_gain)
+        g, ig = self._gains(q, self.log_gain, self.log_inv_gain)
+        m = self.motion_analysis(flow * FLOW_SCALE) * mg
+        m_hat, m_lik = self.motion_latent(m, coded_scales=coded_scales)
+        flow_hat = self.decoder.flow(m_hat * mig)
+        context = self.decoder.context(reference, flow_hat)
+        prediction = warp(reference, flow_hat)
+        y = self.analysis(torch.cat([x, context], dim=1)) * g
+        y_hat, y_lik = self.latent(y, self.decoder.prior(context), coded_scales=coded_scales)
+        x_hat = self.decoder.frame(y_hat * ig, context, prediction)
+        likelihoods = {"y": y_lik["y"], "z": y_lik["z"], "motion_y": m_lik["y"], "motion_z": m_lik["z"]}
+        bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
+        return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits,
+                           features={"prediction": prediction, "flow_hat": flow_hat})
+
+    # -- coding -------------------------------------------------------------------
+    def freeze(self) -> None:
+        self.motion_latent.freeze()
+        self.latent.freeze()
+        self._decoder64 = None
+
+    def refresh(self) -> None:
+        self.motion_latent.refresh()
+        self.latent.refresh()
+        self._decoder64 = None
+
+    def _float64(self) -> tuple[DecoderSide, nn.Module]:
+        """float64 copies of the decoder side and of the intra codec's synthesis (cached)."""
+        if self._decoder64 is None or self.training:
+            self._decoder64 = (copy.deepcopy(self.decoder).double().eval(),
+                               copy.deepcopy(self.intra.g_s).double().eval())
+        return self._decoder64
+
+    def _latent_shape(self, h: int, w: int, channels: int) -> tuple:
+        hp, wp = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride
+        return (1, channels, hp // 64, wp // 64)
+
+    @staticmethod
+    def _to_uint8(x: Tensor, size: tuple[int, int]) -> Tensor:
+        """A decoded frame as the 8-bit reference: ``(1, 3, H, W)`` uint8, cropped."""
+        return crop(x, size).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+    def _check_intra_size(self, h: int, w: int) -> None:
+        tile = self.intra.config.tile
+        if tile > 0 and (h > tile or w > tile):
+            raise LicodecError(f"video frames of {w}x{h} exceed the intra codec's tile of {tile}")
+
+    @torch.no_grad()
+    def encode_frame(self, x: Tensor, quality: float, reference: Tensor | None) -> tuple[dict, Tensor]:
+        """Code frame ``x`` ``(1, 3, H, W)`` in [0, 1]: an I-frame when ``reference`` is None,
+        else a P-frame against ``reference`` (``(1, 3, H, W)`` uint8, the previous decoded frame).
+        Returns the named sub-streams and the decoded frame (uint8, the next reference), exactly
+        what :meth:`decode_frame` rebuilds from the streams."""
+        q = self.check_quality(quality)
+        h, w = x.shape[-2:]
+        if reference is None:
+            self._check_intra_size(h, w)
+            streams = self.intra.compress_tile(x, q)
+            return streams, self.decode_frame(streams, q, None, (h, w))
+        if reference.shape != (1, 3, h, w):
+            raise LicodecError(f"reference of shape {tuple(reference.shape)} for a frame of {w}x{h}")
+        dec, _ = self._float64()
+        qt = torch.tensor([q])
+        current = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        flow = torch.from_numpy(estimate_flow(current, reference[0].permute(1, 2, 0).numpy(),
+                                              self.config.flow_preset))[None]
+        flow, _ = pad_to_multiple(flow, self.stride)
+        padded_x, _ = pad_to_multiple(x.float(), self.stride)
+        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
+        mg, _ = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain)
+        m = self.motion_analysis(flow * FLOW_SCALE) * mg
+        motion_streams, m_hat = self.motion_latent.compress(m.contiguous())
+        _, mig = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
+        flow_hat = dec.flow(m_hat.double() * mig)
+        context = dec.context(ref, flow_hat)
+        g, _ = self._gains(qt, self.log_gain, self.log_inv_gain)
+        y = self.analysis(torch.cat([padded_x, context.float()], dim=1)) * g
+        streams, y_hat = self.latent.compress(y.contiguous(), dec.prior(context))
+        _, ig = self._gains(qt, self.log_gain, self.log_inv_gain, torch.float64)
+        x_hat = dec.frame(y_hat * ig, context, warp(ref, flow_hat))
+        return ({"motion_z": motion_streams["z"], "motion_y": motion_streams["y"], **streams},
+                self._to_uint8(x_hat, (h, w)))
+
+    def compress(self, x: Tensor, quality, effort: int = 0):
+        """A single image is not a video: :class:`LicodecError` naming the video path instead."""
+        raise LicodecError(f"{self.codec_id} codes videos, not single images: licodec encode CLIP.y4m -m "
+                           f"{self.codec_id} (or licodec.video.coding.compress)")
+
+    def decompress(self, bitstream):
+        raise LicodecError(f"{self.codec_id} decodes .lic videos (licodec decode CLIP.lic), not image files")
+
+    def stream_names(self, frame_type: str) -> tuple[str, ...]:
+        return ("z", "y") if frame_type == "I" else ("motion_z", "motion_y", "z", "y")
+
+    def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
+        """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes
+        for a ``size`` frame (names, or lengths no rANS stream of that many symbols has)."""
+        names = self.stream_names(frame_type)
+        if set(streams) != set(names):
+            raise BitstreamError(f"a {frame_type}-frame has sub-streams {sorted(streams)}, expected {sorted(names)}")
+        h, w = size
+        if frame_type == "I":
+            n, m = self.intra.config.N, self.intra.config.M
+            counts = {"z": n, "y": m * 16}
+        else:
+            counts = {"motion_z": self.config.motion_N, "motion_y": self.config.motion_M * 16,
+                      "z": self.config.N, "y": self.config.M * 16}
+        _, _, zh, zw = self._latent_shape(h, w, 1)
+        for name, per in counts.items():
+            rans.check_length(len(streams[name]), per * zh * zw, name)
+
+    @torch.no_grad()
+    def decode_frame(self, streams: dict, quality: float, reference: Tensor | None,
+                     size: tuple[int, int]) -> Tensor:
+        """Inverse of :meth:`encode_frame`: ``(1, 3, H, W)`` uint8."""
+        q = self.check_quality(quality)
+        h, w = size
+        qt = torch.tensor([q])
+        dec, intra_synthesis = self._float64()
+        if reference is None:
+            self.check_streams(streams, "I", size)
+            intra = self.intra
+            _, ig = intra._gains(qt)
+            y_hat = intra.latent.decompress(streams, intra._latent_shape(h, w))
+            return self._to_uint8(intra_synthesis(y_hat.double() * ig.double()), size)
+        self.check_streams(streams, "P", size)
+        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
+        m_hat = self.motion_latent.decompress({"z": streams["motion_z"], "y": streams["motion_y"]},
+                                              self._latent_shape(h, w, self.config.motion_N), prefix="motion_")
+        _, mig = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
+        flow_hat = dec.flow(m_hat.double() * mig)
+        context = dec.context(ref, flow_hat)
+        y_hat = self.latent.decompress(streams, self._latent_shape(h, w, self.config.N), dec.prior(context))
+        _, ig = self._gains(qt, self.log_gain, self.log_inv_gain, torch.float64)
+        return self._to_uint8(dec.frame(y_hat * ig, context, warp(ref, flow_hat)), size)
+
+
+def frame_tensor(rgb: np.ndarray) -> Tensor:
+    """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(255)
+
+
+def frame_array(x: Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` uint8 -> ``(H, W, 3)`` uint8."""
+    return x[0].permute(1, 2, 0).contiguous().numpy()
+

@@ -1,0 +1,195 @@
+"""The training objective of :class:`~licodec.codec.video.ConditionalVideoCodec`: P-frames.
+
+There is little training video here, so most pairs are synthesised from the training photos:
+a crop ``x`` (the current frame) and a previous frame made by warping it with random motion (a
+global pan, zoom and rotation of random size, plus a smooth random deformation), both cut to
+the crop's centre ``crop - 64`` so that no replicated border enters. With ``--video-data DIR``,
+a share of the pairs are consecutive frames (1 or 2 apart) of the real clips under ``DIR``
+(folders of PNG frames, e.g. the Vimeo-90k septuplet samples).
+
+The previous frame is then coded by the intra codec at the pair's quality (its eval-mode
+forward, rounded to 8 bits), as a decoder would have it; the encoder's flow is DIS optical
+flow between the current frame and that decoded reference (:mod:`licodec.codec.motion`).
+Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
+first ``WARMUP_STEPS`` steps ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which
+teaches the motion coder what a good prediction needs before the context takes over (DVC's
+warm-up, Lu et al. 2019). Every draw comes from a generator seeded by ``(seed, step)``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from licodec.codec.base import CodecOutput
+from licodec.codec.motion import estimate_flow_batch, warp
+from licodec.errors import LicodecError
+
+WARMUP_STEPS = 2000
+MARGIN = 32  # pixels cut on each side of a synthetic pair
+REAL_SHARE = 0.3  # share of pairs from real clips when --video-data is given
+
+
+def synthetic_flow(b: int, h: int, w: int, g: torch.Generator) -> Tensor:
+    """Random smooth motion ``(b, 2, h, w)`` in pixels: pan (log-uniform 0.25-16 px), zoom
+    (+-4%), rotation (+-2 degrees) about the centre, plus a deformation of +-1.5 px on a 4x4 grid
+    (bicubic). A tenth of the flows are zero (a static scene)."""
+    u = torch.rand(b, 8, generator=g, dtype=torch.float64)
+    pan = torch.exp(math.log(0.25) + u[:, 0] * math.log(64.0)) * (u[:, 1] < 0.9)
+    angle = u[:, 2] * 2 * math.pi
+    tx, ty = pan * torch.cos(angle), pan * torch.sin(angle)
+    zoom = (u[:, 3] - 0.5) * 0.08
+    rot = (u[:, 4] - 0.5) * math.radians(4)
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64) - (h - 1) / 2,
+                            torch.arange(w, dtype=torch.float64) - (w - 1) / 2, indexing="ij")
+    fx = tx[:, None, None] + zoom[:, None, None] * xs - rot[:, None, None] * ys
+    fy = ty[:, None, None] + zoom[:, None, None] * ys + rot[:, None, None] * xs
+    deform = (torch.rand(b, 2, 4, 4, generator=g, dtype=torch.float64) - 0.5) * 3.0
+    deform = F.interpolate(deform, size=(h, w), mode="bicubic", align_corners=True)
+    flow = torch.stack([fx, fy], 1) + deform * (u[:, 5] < 0.7)[:, None, None, None]
+    return (flow * (u[:, 6] >= 0.1)[:, None, None, None]).float()
+
+
+def _clips(root: Path) -> list[list[Path]]:
+    """Folders under ``root`` holding 2 or more PNG frames (sorted by name), each a clip."""
+    clips = []
+    for folder in sorted({p.parent for p in root.rglob("*.png")}):
+        frames = sorted(folder.glob("*.png"))
+        if len(frames) >= 2:
+            clips.append(frames)
+    if not clips:
+        raise LicodecError(f"no clip (a folder of 2 or more PNG frames) under {root}")
+    return clips
+
+
+class VideoObjective:
+    """The trainer's objective for the video codec (interface of :mod:`licodec.train.objectives`,
+    plus :meth:`forward`, which builds the pair, the decoded reference and the flow)."""
+
+    supports_ddp = False
+
+    def __init__(self, model, cfg, device: torch.device) -> None:
+        if cfg.rung or cfg.adv_start >= 0 or cfg.prior or cfg.teacher:
+            raise LicodecError(f"{cfg.model!r} trains with its rate-distortion loss alone: no --rung, --adv-start, "
+                               "--prior or --teacher")
+        inner = cfg.crop - 2 * MARGIN
+        if inner <= 0 or inner % model.stride:
+            raise LicodecError(f"--crop must be {2 * MARGIN} plus a multiple of {model.stride} for {cfg.model!r} "
+                               f"(e.g. {model.stride * 3 + 2 * MARGIN})")
+        self.cfg, self.model, self.device, self.inner = cfg, model, device, inner
+        root = getattr(cfg, "video_data", "")
+        self.clips = _clips(Path(root)) if root else []
+        self._frames = {}
+        self._step = 0
+
+    def qualities(self, quality: Tensor) -> Tensor:
+        return quality
+
+    def _generator(self, step: int) -> torch.Generator:
+        g = torch.Generator()
+        g.manual_seed(int(np.random.SeedSequence([self.cfg.seed, step, 5]).generate_state(1)[0]))
+        return g
+
+    def _frame(self, path: Path) -> np.ndarray:
+        if path not in self._frames:
+            with Image.open(path) as im:
+                self._frames[path] = np.asarray(im.convert("RGB"))
+        return self._frames[path]
+
+    def _real_pair(self, g: torch.Generator) -> tuple[Tensor, Tensor]:
+        clip = self.clips[int(torch.randint(len(self.clips), (1,), generator=g))]
+        gap = 1 + int(torch.randint(2, (1,), generator=g)) if len(clip) > 2 else 1
+        i = int(torch.randint(len(clip) - gap, (1,), generator=g))
+        cur, prev = self._frame(clip[i + gap]), self._frame(clip[i])
+        s = self.inner
+        if min(cur.shape[:2]) < s:
+            raise LicodecError(f"clip frame {clip[i]} is smaller than the training crop {s}")
+        top = int(torch.randint(cur.shape[0] - s + 1, (1,), generator=g))
+        left = int(torch.randint(cur.shape[1] - s + 1, (1,), generator=g))
+
+        def cut(a):
+            return torch.from_numpy(np.ascontiguousarray(a[top : top + s, left : left + s])).permute(2, 0, 1).float() / 255
+
+        pair = torch.stack([cut(cur), cut(prev)])
+        return (pair.flip(-1) if bool(torch.rand(1, generator=g) < 0.5) else pair).unbind(0)
+
+    @torch.no_grad()
+    def pairs(self, x: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        """Current frames and raw previous frames ``(B, 3, crop - 64, crop - 64)`` of a step."""
+        g = self._generator(step)
+        b, _, h, w = x.shape
+        prev = warp(x.float(), synthetic_flow(b, h, w, g)).clamp(0, 1)
+        m = MARGIN
+        cur, prev = x.float()[..., m : h - m, m : w - m], prev[..., m : h - m, m : w - m]
+        if self.clips:
+            real = torch.rand(b, generator=g) < REAL_SHARE
+            for i in torch.nonzero(real).flatten().tolist():
+                cur[i], prev[i] = self._real_pair(g)
+        # the synthetic previous frame is quantized to 8 bits like any decoded frame's source
+        return cur.contiguous(), prev.mul(255).round().div(255)
+
+    @torch.no_grad()
+    def decoded_reference(self, prev: Tensor, quality: Tensor) -> Tensor:
+        """The intra codec's decode of ``prev`` at ``quality``, rounded to 8 bits."""
+        intra = self.model.intra
+        was_training = intra.training
+        intra.eval()
+        try:
+            with torch.autocast(prev.device.type, enabled=False):
+                x_hat = intra(prev.float(), quality).x_hat
+        finally:
+            intra.train(was_training)
+        return x_hat.clamp(0, 1).mul(255).round().div(255)
+
+    def start(self, step: int) -> None:
+        """The trainer's step about to run (the pairs' draws are seeded by it)."""
+        self._step = step
+
+    def forward(self, x: Tensor, quality: Tensor, features: bool = False) -> CodecOutput:
+        cur, prev = self.pairs(x, self._step)
+        reference = self.decoded_reference(prev, quality)
+        flow = estimate_flow_batch(cur, reference, self.model.config.flow_preset)
+        out = self.model(cur, quality, reference, flow)
+        out.features.update({"current": cur, "reference": reference})
+        return out
+
+    def loss(self, model, out, x: Tensor, quality: Tensor, step: int) -> dict:
+        cur = out.features["current"]
+        lam = torch.tensor([model.lambda_for_quality(float(q)) for q in quality], device=cur.device)
+        mse = (255 * (out.x_hat.float() - cur)).square().flatten(1).mean(1)
+        pred_mse = (255 * (out.features["prediction"].float() - cur)).square().flatten(1).mean(1)
+        pixels = cur.shape[-2] * cur.shape[-1]
+        bpp = out.bits / pixels
+        motion = sum(-torch.log2(out.likelihoods[k]).flatten(1).sum(1) for k in ("motion_y", "motion_z")) / pixels
+        loss = (lam * mse + bpp).mean()
+        if step < WARMUP_STEPS:
+            loss = loss + 0.1 * (lam * pred_mse).mean()
+        ref_mse = (255 * (out.features["reference"] - cur)).square().mean()
+        return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "motion_bpp": motion.mean(),
+                "pred_mse": pred_mse.mean(), "ref_mse": ref_mse}
+
+    def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
+        return {}
+
+    def aux_loss(self, model):
+        return model.latent.z_model.loss() + model.motion_latent.z_model.loss()
+
+    def log_record(self, current: dict) -> dict:
+        def db(mse):
+            return float(10 * np.log10(255**2 / max(mse, 1e-9)))
+
+        return {"motion_bpp": current["motion_bpp"], "pred_psnr": db(current["pred_mse"]),
+                "ref_psnr": db(current["ref_mse"])}
+
+    def state_dict(self) -> dict:
+        return {"video": True}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state is not None and not state.get("video"):
+            raise LicodecError("the checkpoint does not train a video codec; use --restart or another --out")

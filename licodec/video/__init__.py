@@ -1,0 +1,1 @@
+"""Learned video: I/O now; the codec follows."""

@@ -1,0 +1,239 @@
+"""The video codec (licodec.codec.video, licodec.video.coding): closed-loop references that the
+decoder rebuilds exactly, at any thread count; seeking; damage; errors; training through the CLI."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from conftest import random_image
+from licodec.codec.motion import estimate_flow, warp
+from licodec.entropy import video_container as vc
+from licodec.errors import LicodecError, WeightsError
+from licodec.video import coding
+
+SMALL = dict(N=16, M=16, context=8, motion_N=16, motion_M=16)
+
+_BUILD = """
+import torch
+from licodec.zoo import create_model, get_entry
+def build(**small):
+    torch.manual_seed(0)
+    model = create_model("video-dcvc", pretrained=False, config=get_entry("video-dcvc").config_cls(**small))
+    with torch.no_grad():  # an untrained codec outputs its prediction; make the latent matter
+        torch.nn.init.normal_(model.decoder.reconstruct[-1].weight, std=0.05)
+    model.freeze()
+    return model.eval()
+"""
+exec(_BUILD)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return build(**SMALL)  # noqa: F821 (defined by exec above, shared with the subprocesses)
+
+
+def clip(n=7, h=72, w=100, seed=0):
+    """A moving noise-and-photo-like clip: a random image panned one pixel per frame, plus noise."""
+    rng = np.random.default_rng(seed)
+    base = random_image(rng, h + 16, w + 16)
+    frames = []
+    for i in range(n):
+        f = base[i % 8 : i % 8 + h, 2 * (i % 4) : 2 * (i % 4) + w].astype(int) + rng.integers(-8, 9, (h, w, 3))
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    return frames
+
+
+def encode(codec, frames, quality=3.0, i_period=3):
+    return b"".join(coding.compress(frames, quality, fps=25, i_period=i_period, codec=codec))
+
+
+def test_flow_and_warp_follow_a_known_shift():
+    rng = np.random.default_rng(2)
+    ref = np.asarray(Image.fromarray(random_image(rng, 96, 128)).filter(ImageFilter.GaussianBlur(2)))
+    cur = np.roll(ref, 3, axis=1)  # cur[y, x] = ref[y, x - 3]
+    flow = estimate_flow(cur, ref)
+    assert np.median(flow[0, 16:-16, 16:-16]) == pytest.approx(-3, abs=0.3)
+    assert abs(np.median(flow[1, 16:-16, 16:-16])) < 0.3
+    x = torch.from_numpy(ref.copy()).permute(2, 0, 1)[None].double()
+    shifted = warp(x, torch.full((1, 2, 96, 128), 0.0, dtype=torch.float64).index_fill_(1, torch.tensor([0]), -3.0))
+    assert torch.allclose(shifted[..., 3:], x[..., :-3], atol=1e-9)
+
+
+def test_decoding_rebuilds_the_encoders_frames_and_seeks_to_i_frames(codec):
+    frames = clip()
+    stats = []
+    data = b"".join(coding.compress(frames, 3.0, fps=25, i_period=3, codec=codec, stats=stats))
+    assert [s["type"] for s in stats] == list("IPPIPPI")
+    decoded = list(coding.decompress(data, codec=codec))
+    assert [d.number for d in decoded] == list(range(7)) and all(d.damage is None for d in decoded)
+    reference = None
+    for i, frame in enumerate(frames):  # the encoder's closed loop, by hand
+        _, reference = codec.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 3.0,
+                                          None if i % 3 == 0 else reference)
+        assert np.array_equal(decoded[i].rgb, reference[0].permute(1, 2, 0).numpy()), i
+    psnr = [10 * np.log10(255**2 / np.mean((d.rgb.astype(float) - f) ** 2)) for d, f in zip(decoded, frames)]
+    assert min(psnr) > 10
+    part = list(coding.decompress(data, start=4, stop=6, codec=codec))
+    assert [d.number for d in part] == [4, 5]
+    assert all(np.array_equal(p.rgb, decoded[p.number].rgb) for p in part)
+    described = vc.describe(vc.VideoReader(data))
+    assert [d["type"] for d in described] == list("IPPIPPI") and all(d["bits"] > 0 for d in described)
+
+
+def test_a_damaged_frame_is_reported_and_decoding_resumes_at_the_next_i_frame(codec):
+    frames = clip()
+    data = bytearray(encode(codec, frames))
+    clean = list(coding.decompress(bytes(data), codec=codec))
+    offset = vc.VideoReader(bytes(data)).index.entry(1).offset
+    data[offset + 12] ^= 0x55
+    got = list(coding.decompress(bytes(data), codec=codec))
+    assert np.array_equal(got[0].rgb, clean[0].rgb)
+    assert got[1].rgb is None and got[2].rgb is None and got[1].damage and "frame 1" in got[2].damage
+    assert all(np.array_equal(got[i].rgb, clean[i].rgb) for i in (3, 4, 5, 6))
+
+
+def test_encoded_with_two_threads_decodes_with_one_to_identical_frames(tmp_path):
+    """Over a whole I-period of noise frames, the decoder at 1 thread rebuilds exactly the
+    references the encoder built at 2 threads (float64 decoder side, 8-bit references)."""
+    code = _BUILD + f"""
+import sys, numpy as np, torch
+sys.path.insert(0, {str(tmp_path)!r})
+torch.set_num_threads(int(sys.argv[1]))
+from licodec.video import coding
+codec = build(**{SMALL!r})
+rng = np.random.default_rng(7)
+frames = [rng.integers(0, 256, (72, 100, 3), dtype=np.uint8) for _ in range(6)]
+if sys.argv[2] == "encode":
+    data = b"".join(coding.compress(frames, 5.0, i_period=6, codec=codec))
+    open(sys.argv[3], "wb").write(data)
+    refs, reference = [], None
+    for i, f in enumerate(frames):
+        _, reference = codec.encode_frame(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, 5.0,
+                                          None if i == 0 else reference)
+        refs.append(reference[0].permute(1, 2, 0).numpy())
+    np.save(sys.argv[4], np.stack(refs))
+else:
+    frames = [d.rgb for d in coding.decompress(open(sys.argv[3], "rb").read(), codec=codec)]
+    np.save(sys.argv[4], np.stack(frames))
+"""
+    lic, enc, dec = tmp_path / "v.lic", tmp_path / "enc.npy", tmp_path / "dec.npy"
+    subprocess.run([sys.executable, "-c", code, "2", "encode", str(lic), str(enc)], check=True)
+    subprocess.run([sys.executable, "-c", code, "1", "decode", str(lic), str(dec)], check=True)
+    assert np.load(enc).shape == (6, 72, 100, 3)
+    assert np.array_equal(np.load(enc), np.load(dec))
+
+
+def test_bad_inputs_give_clear_errors(codec):
+    frames = clip(3)
+    with pytest.raises(LicodecError, match="no frames"):
+        encode(codec, [])
+    with pytest.raises(LicodecError, match="frame 1 is 50x40"):
+        encode(codec, [frames[0], np.zeros((40, 50, 3), np.uint8)])
+    with pytest.raises(LicodecError, match="quality must be between 1 and 8"):
+        encode(codec, frames, quality=9)
+    with pytest.raises(LicodecError, match="uint8 RGB"):
+        encode(codec, [np.zeros((8, 8), np.uint8)])
+    with pytest.raises(LicodecError, match="bad frame range"):
+        list(coding.decompress(encode(codec, frames), start=2, stop=1, codec=codec))
+    other = build(**{**SMALL, "N": 24})  # noqa: F821
+    other.weights_sha256 = "0123456789abcdef"
+    with pytest.raises(WeightsError, match="weights 0000000000000000"):
+        list(coding.decompress(encode(codec, frames), codec=other))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The video codec trained for 2 steps through the CLI (then resumed to 3) on photos and a clip."""
+    from licodec.cli.main import main
+
+    root = tmp_path_factory.mktemp("video")
+    data, clips = root / "data", root / "clips" / "a"
+    data.mkdir()
+    clips.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
+    for i, f in enumerate(clip(3, 96, 112)):
+        Image.fromarray(f).save(clips / f"im{i}.png")
+    run = root / "run"
+    common = ["train", "--model", "video-dcvc", "--data", str(data), "--video-data", str(root / "clips"),
+              "--crop", "128", "--batch", "2", "--no-bf16", "--log-every", "1", "--out", str(run)]
+    assert main(common + ["--steps", "2"]) == 0
+    assert main(common + ["--steps", "3"]) == 0
+    return run
+
+
+def test_training_logs_resumes_and_exports(trained):
+    import json
+
+    lines = [json.loads(l) for l in (trained / "log.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [1, 2, 3]
+    assert all(np.isfinite(l["loss"]) and l["motion_bpp"] > 0 and l["pred_psnr"] > 5 for l in lines)
+    meta = json.loads((trained / "export" / "config.json").read_text())
+    assert meta["codec"] == "video-dcvc" and meta["training"]["steps"] == 3
+    assert "--video-data" in meta["training"]["command"]
+
+
+def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):
+    from licodec.cli.main import main
+
+    assert main(["train", "--model", "video-dcvc", "--data", str(tmp_path), "--crop", "100", "--out",
+                 str(tmp_path / "r"), "--steps", "1"]) != 0
+    assert "--crop must be 64 plus a multiple of 64" in capsys.readouterr().err
+
+
+def test_cli_encodes_a_y4m_and_decodes_frames_and_reports(trained, tmp_path, monkeypatch, capsys):
+    import shutil
+    from fractions import Fraction
+
+    import licodec
+    from licodec import api
+    from licodec.cli.main import main
+    from licodec.video.io import Frame, VideoInfo, open_video, open_writer
+    from licodec.zoo import registry
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    shutil.copytree(licodec.zoo.get_entry("hyperprior-ctx").weights_dir, weights / "hyperprior-ctx")
+    shutil.copytree(trained / "export", weights / "video-dcvc")
+    monkeypatch.setattr(registry, "WEIGHTS_ROOT", weights)
+    monkeypatch.setattr(api, "_cache", {})
+    frames = clip(5, 48, 64)
+    src = tmp_path / "clip.y4m"
+    with open_writer(src, VideoInfo(64, 48, Fraction(25), None, "rgb24")) as w:
+        for f in frames:
+            w.write(Frame(rgb=f))
+    assert main(["encode", str(src), "-q", "3", "--i-period", "2", "-v"]) == 0
+    lic = tmp_path / "clip.lic"
+    assert "5 frames 64x48" in capsys.readouterr().out
+    assert main(["info", str(lic)]) == 0
+    out = capsys.readouterr().out
+    assert "I-period 2" in out and out.count("  I  ") == 3 and out.count("  P  ") == 2
+    assert main(["decode", str(lic), "-o", str(tmp_path / "all.y4m")]) == 0
+    assert main(["decode", str(lic), "-o", str(tmp_path / "part"), "--frames", "3:5"]) == 0
+    full = [f.rgb() for f in open_video(tmp_path / "all.y4m")]
+    part = sorted((tmp_path / "part").glob("*.png"))
+    assert len(full) == 5 and len(part) == 2
+    decoded = [d.rgb for d in coding.decompress(lic.read_bytes())]
+    assert np.array_equal(np.asarray(Image.open(part[0])), decoded[3])
+    capsys.readouterr()
+    for argv, match in [(["decode", str(lic), "-o", str(tmp_path / "all.y4m")], "exists"),
+                        (["decode", str(lic), "-o", str(tmp_path / "x.y4m"), "--frames", "4:2"], "empty"),
+                        (["decode", str(lic), "-o", str(tmp_path / "x.y4m"), "--frames", "9:"], "has 5 frames"),
+                        (["encode", str(src), "-o", str(tmp_path / "b.lic"), "-m", "hyperprior-ctx"], "image codec"),
+                        (["encode", str(tmp_path / "raw.yuv"), "--size", "64x48"], "no such file")]:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert match in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x.y4m").exists() and not (tmp_path / "b.lic").exists()
+    damaged = bytearray(lic.read_bytes())
+    damaged[vc.VideoReader(bytes(damaged)).index.entry(1).offset + 10] ^= 0xFF
+    (tmp_path / "bad.lic").write_bytes(bytes(damaged))
+    assert main(["decode", str(tmp_path / "bad.lic"), "-o", str(tmp_path / "bad.y4m")]) == 1
+    err = capsys.readouterr().err
+    assert "frame 1 damaged" in err and "1 damaged frame(s) (1) concealed" in err
+    assert len(list(open_video(tmp_path / "bad.y4m"))) == 5
