@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -63,6 +64,28 @@ def quality_tensor(quality, batch: int) -> Tensor:
     if q.ndim == 0:
         q = q.expand(batch)
     return q
+
+
+def geometric_lambda(q: float, num_qualities: int, lambda_min: float, lambda_max: float) -> float:
+    """The rate-distortion trade-off of quality ``q`` in [1, num_qualities]: geometric from
+    ``lambda_min`` (quality 1) to ``lambda_max`` (the top quality)."""
+    t = (q - 1) / max(num_qualities - 1, 1)
+    return math.exp(math.log(lambda_min) + t * (math.log(lambda_max) - math.log(lambda_min)))
+
+
+def interpolated_gains(quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor,
+                       dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+    """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)`` from per-integer-quality log
+    gains ``(Q, C)``, log-linear between integers (Cui et al. 2021), computed in ``dtype``
+    (default the gains')."""
+    dtype = dtype or log_gain.dtype
+    num_qualities = log_gain.shape[0]
+    q = quality.to(dtype).clamp(1, num_qualities) - 1
+    lo = q.floor().long().clamp(max=num_qualities - 2)
+    t = (q - lo.to(dtype))[:, None]
+    g, ig = log_gain.to(dtype), log_inv_gain.to(dtype)
+    return (((1 - t) * g[lo] + t * g[lo + 1]).exp()[..., None, None],
+            ((1 - t) * ig[lo] + t * ig[lo + 1]).exp()[..., None, None])
 
 
 def tile_prefix(index: int, count: int) -> str:

@@ -25,7 +25,8 @@ from torch import Tensor, nn
 
 from licodec._compat import compressai_core
 from licodec.codec.base import (CodecOutput, check_stream_names, check_tiling, compress_tiles, crop,
-                                pad_to_multiple, quality_tensor, tile_prefix, tiles)
+                                geometric_lambda, interpolated_gains, pad_to_multiple, quality_tensor, tile_prefix,
+                                tiles)
 from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.latent import HyperpriorLatentCodec
 from licodec.codec.refine import EFFORT_ITERATIONS, check_effort, refine_latents
@@ -161,8 +162,7 @@ class VariableRateHyperprior(nn.Module):
 
     def lambda_for_quality(self, q: float) -> float:
         c = self.config
-        t = (q - 1) / max(c.num_qualities - 1, 1)
-        return math.exp(math.log(c.lambda_min) + t * (math.log(c.lambda_max) - math.log(c.lambda_min)))
+        return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
 
     def check_quality(self, quality: float) -> float:
         lo, hi = self.quality_range
@@ -173,12 +173,7 @@ class VariableRateHyperprior(nn.Module):
 
     def _gains(self, quality: Tensor) -> tuple[Tensor, Tensor]:
         """Gain and inverse gain, ``(B, M, 1, 1)`` each, for qualities ``(B,)`` in [1, Q]."""
-        q = quality.clamp(1, self.config.num_qualities) - 1
-        lo = q.floor().long().clamp(max=self.config.num_qualities - 2)
-        t = (q - lo.to(q.dtype))[:, None]
-        log_g = (1 - t) * self.log_gain[lo] + t * self.log_gain[lo + 1]
-        log_ig = (1 - t) * self.log_inv_gain[lo] + t * self.log_inv_gain[lo + 1]
-        return log_g.exp()[..., None, None], log_ig.exp()[..., None, None]
+        return interpolated_gains(quality, self.log_gain, self.log_inv_gain)
 
     # -- training -----------------------------------------------------------------
     def forward(self, x: Tensor, quality, coded_scales: bool = False, features: bool = False) -> CodecOutput:

@@ -32,7 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from licodec._compat import compressai_core
-from licodec.codec.base import CodecOutput, crop, pad_to_multiple, quality_tensor
+from licodec.codec.base import (CodecOutput, crop, geometric_lambda, interpolated_gains, pad_to_multiple,
+                                quality_tensor)
 from licodec.codec.blocks import ResidualBlock
 from licodec.codec.hyperprior import _conv, _deconv, hyper_transforms
 from licodec.codec.latent import ConditionalHyperpriorLatentCodec, HyperpriorLatentCodec
@@ -202,8 +203,7 @@ class ConditionalVideoCodec(nn.Module):
 
     def lambda_for_quality(self, q: float) -> float:
         c = self.config
-        t = (q - 1) / max(c.num_qualities - 1, 1)
-        return math.exp(math.log(c.lambda_min) + t * (math.log(c.lambda_max) - math.log(c.lambda_min)))
+        return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
 
     def check_quality(self, quality) -> float:
         lo, hi = self.quality_range
@@ -216,14 +216,8 @@ class ConditionalVideoCodec(nn.Module):
         return q
 
     def _gains(self, quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor, dtype=None) -> tuple[Tensor, Tensor]:
-        """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)``, log-linear between integers."""
-        dtype = dtype or log_gain.dtype
-        q = quality.to(dtype).clamp(1, self.config.num_qualities) - 1
-        lo = q.floor().long().clamp(max=self.config.num_qualities - 2)
-        t = (q - lo.to(dtype))[:, None]
-        g, ig = log_gain.to(dtype), log_inv_gain.to(dtype)
-        return (((1 - t) * g[lo] + t * g[lo + 1]).exp()[..., None, None],
-                ((1 - t) * ig[lo] + t * ig[lo + 1]).exp()[..., None, None])
+        """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)`` (:func:`interpolated_gains`)."""
+        return interpolated_gains(quality, log_gain, log_inv_gain, dtype)
 
     # -- training -----------------------------------------------------------------
     def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False) -> CodecOutput:
