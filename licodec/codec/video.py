@@ -266,10 +266,12 @@ class ConditionalVideoCodec(nn.Module):
         """A decoded frame as the 8-bit reference: ``(1, 3, H, W)`` uint8, cropped."""
         return crop(x, size).clamp(0, 1).mul(255).round().to(torch.uint8)
 
-    def _check_intra_size(self, h: int, w: int) -> None:
+    def check_frame_size(self, h: int, w: int, error=LicodecError) -> None:
+        """Frames fit one intra tile (2048 a side for hyperprior-ctx), which also bounds the decoder's
+        float64 memory; ``error`` (BitstreamError for a file's header) otherwise."""
         tile = self.intra.config.tile
-        if tile > 0 and (h > tile or w > tile):
-            raise LicodecError(f"video frames of {w}x{h} exceed the intra codec's tile of {tile}")
+        if h < 1 or w < 1 or (tile > 0 and (h > tile or w > tile)):
+            raise error(f"video frames of {w}x{h}: {self.codec_id} codes frames of 1 to {tile} pixels a side")
 
     @torch.no_grad()
     def encode_frame(self, x: Tensor, quality: float, reference: Tensor | None) -> tuple[dict, Tensor]:
@@ -280,7 +282,7 @@ class ConditionalVideoCodec(nn.Module):
         q = self.check_quality(quality)
         h, w = x.shape[-2:]
         if reference is None:
-            self._check_intra_size(h, w)
+            self.check_frame_size(h, w)
             streams = self.intra.compress_tile(x, q)
             return streams, self.decode_frame(streams, q, None, (h, w))
         if reference.shape != (1, 3, h, w):

@@ -136,8 +136,12 @@ def decompress(source, start: int = 0, stop: int | None = None, weights_dir=None
     if codec.config.intra != header.intra_codec_id or codec.config.intra_weights != header.intra_weights_sha256:
         raise WeightsError(f"the file's I-frames are {header.intra_codec_id} {header.intra_weights_sha256}, "
                            f"but this codec's are {codec.config.intra} {codec.config.intra_weights}")
-    q = codec.check_quality(header.quality)
+    try:
+        q = codec.check_quality(header.quality)
+    except LicodecError as exc:
+        raise BitstreamError(f"the video declares {exc}") from None
     size = (header.height, header.width)
+    codec.check_frame_size(*size, error=BitstreamError)
     reference = None
     damaged_at = None
     for item in reader.records(start):

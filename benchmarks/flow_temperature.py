@@ -1,0 +1,108 @@
+"""Choose a generative decoder's sampling temperature on training images (never on test sets).
+
+    python benchmarks/flow_temperature.py [--weights vqgan-flow|DIR] [--images 8]
+        [--qualities 2 4 6 8] [--temperatures 0.6 0.7 0.8 0.9 1.0] [--set-config]
+
+For the first ``--images`` photos of ``../shared/data/train`` (sorted by name) at each base
+quality, the base decode and the full sample (realism 1, default steps) at each temperature:
+PSNR and SWD (x1e3) against the original. The chosen temperature is the one with the lowest
+mean SWD whose PSNR cost against the base decode stays within the issue's 2 dB at every
+quality. Writes ``benchmarks/results/flow/temperature.json``; ``--set-config`` writes the choice
+into the weights folder's config.json (the weights file, and its hash, are unchanged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, SHARED, machine, read_rgb, write_json  # noqa: E402
+from licodec import api  # noqa: E402
+from licodec.entropy.container import Bitstream  # noqa: E402
+from licodec.eval.metrics import psnr  # noqa: E402
+from licodec.eval.pyramid_metrics import swd  # noqa: E402
+from licodec.train.data import list_images  # noqa: E402
+from licodec.zoo.registry import CONFIG_FILE, read_weights_config  # noqa: E402
+
+PSNR_COST = 2.0
+
+
+def _decode(model, bitstream, temperature: float) -> np.ndarray:
+    """The base decode (``temperature`` 0) or the full sample at ``temperature``, ``(H, W, 3)`` uint8."""
+    if temperature:
+        model.config = dataclasses.replace(model.config, temperature=temperature)
+    x_hat = model.decompress(bitstream, realism=1.0 if temperature else 0.0)
+    return (x_hat[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default="vqgan-flow", help="zoo name or weights folder")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--qualities", type=float, nargs="+", default=[2, 4, 6, 8])
+    parser.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9, 1.0])
+    parser.add_argument("--set-config", action="store_true", help="write the chosen temperature into the "
+                        "weights folder's config.json")
+    args = parser.parse_args()
+    folder = Path(args.weights) if Path(args.weights).is_dir() else None
+    model = api.load(read_weights_config(folder)["codec"], folder) if folder else api.load(args.weights)
+    original = model.config
+    paths = list_images(SHARED / "data" / "train")[: args.images]
+    t0 = time.time()
+    rows = []
+    try:
+        for path in paths:
+            rgb = read_rgb(path)
+            x = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float().div(255)
+            for q in args.qualities:
+                b = Bitstream.from_bytes(model.compress(x, q).to_bytes())
+                for temperature in [0.0, *args.temperatures]:
+                    dec = _decode(model, b, temperature)
+                    rows.append({"image": path.name, "quality": q, "temperature": temperature,
+                                 "psnr": psnr(dec, rgb), "swd": swd(rgb, dec)})
+            print(f"{path.name}: done ({time.time() - t0:.0f} s)", flush=True)
+    finally:
+        model.config = original
+    table = {}
+    for t in args.temperatures:
+        per_q = {}
+        for q in args.qualities:
+            base = [r for r in rows if r["quality"] == q and r["temperature"] == 0.0]
+            full = [r for r in rows if r["quality"] == q and r["temperature"] == t]
+            per_q[f"{q:g}"] = {"psnr_cost_db": float(np.mean([b["psnr"] - f["psnr"] for b, f in zip(base, full)])),
+                               "swd_gain": float(1 - np.mean([f["swd"] for f in full]) / np.mean([b["swd"] for b in base]))}
+        table[f"{t:g}"] = {"per_quality": per_q, "mean_swd_gain": float(np.mean([v["swd_gain"] for v in per_q.values()])),
+                           "max_psnr_cost_db": float(max(v["psnr_cost_db"] for v in per_q.values()))}
+        print(f"T={t:g}: SWD {table[f'{t:g}']['mean_swd_gain']:+.1%} better, PSNR cost at most "
+              f"{table[f'{t:g}']['max_psnr_cost_db']:.2f} dB")
+    allowed = [t for t in table if table[t]["max_psnr_cost_db"] <= PSNR_COST]
+    chosen = max(allowed, key=lambda t: table[t]["mean_swd_gain"]) if allowed else min(table, key=float)
+    print(f"chosen temperature: {chosen}")
+    write_json(RESULTS / "flow" / "temperature.json",
+               {"benchmark": "flow_temperature", "weights": args.weights, "weights_sha256": model.weights_sha256,
+                "images": [p.name for p in paths], "qualities": args.qualities, "chosen": float(chosen),
+                "rule": f"lowest mean SWD with PSNR cost <= {PSNR_COST} dB at every quality",
+                "temperatures": table, "rows": rows, "machine": machine(), "wall_s": time.time() - t0})
+    if args.set_config:
+        if folder is None:
+            from licodec.zoo import get_entry
+
+            folder = get_entry(args.weights).weights_dir
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+        meta["config"]["temperature"] = float(chosen)
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        print(f"wrote temperature {chosen} into {folder / CONFIG_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
