@@ -1,4 +1,5 @@
-"""Regenerate ``tests/golden.json``: bpp and PSNR of the bundled sample for every shipped codec.
+"""Regenerate ``tests/golden.json``: bpp and PSNR of the bundled sample for every shipped codec
+(image codecs: the sample photo; video codecs: the panned clip of :mod:`licodec.video.samples`).
 
     python benchmarks/golden.py
 
@@ -20,6 +21,23 @@ from licodec.zoo import get_entry, list_models
 
 SAMPLE = REPO / "licodec" / "samples" / "kodim23.png"
 QUALITIES = (1.0, 4.0, 8.0)
+CLIP = dict(frames=8, height=192, width=256, step=(1, 2))  # one I-frame and 7 P-frames
+
+
+def video_golden(name: str) -> dict:
+    """bpp of the whole ``.lic`` video and mean RGB PSNR of its decoded frames, per quality."""
+    from licodec.video import coding
+    from licodec.video.samples import panned_clip
+
+    frames = panned_clip(**CLIP)
+    codec = coding.load_video_codec(name)
+    entry = {"weights": codec.weights_sha256}
+    for q in QUALITIES:
+        data = b"".join(coding.compress(frames, q, i_period=CLIP["frames"], codec=codec))
+        decoded = [d.rgb for d in coding.decompress(data, codec=codec)]
+        entry[f"{q:g}"] = {"bpp": round(8 * len(data) / (frames[0].shape[0] * frames[0].shape[1] * len(frames)), 5),
+                           "psnr": round(float(np.mean([psnr(d, f) for d, f in zip(decoded, frames)])), 3)}
+    return entry
 
 
 def is_generative(name: str) -> bool:
@@ -30,9 +48,13 @@ def is_generative(name: str) -> bool:
 def main() -> None:
     src = read_image(SAMPLE)
     pixels = src.rgb.shape[0] * src.rgb.shape[1]
-    models = {}
+    models, videos = {}, {}
     for name in list_models():
-        if not get_entry(name).has_weights or get_entry(name).family == "video":
+        if not get_entry(name).has_weights:
+            continue
+        if get_entry(name).family == "video":
+            videos[name] = video_golden(name)
+            print(name, {k: v for k, v in videos[name].items() if k != "weights"})
             continue
         codec = licodec.load(name)
         entry = {"weights": codec.weights_sha256}
@@ -45,7 +67,8 @@ def main() -> None:
         models[name] = entry
         print(name, {k: v for k, v in entry.items() if k != "weights"})
     path = REPO / "tests" / "golden.json"
-    path.write_text(json.dumps({"image": "licodec/samples/kodim23.png", "models": models}, indent=2) + "\n")
+    path.write_text(json.dumps({"image": "licodec/samples/kodim23.png", "models": models,
+                                "video_clip": CLIP, "video_models": videos}, indent=2) + "\n")
     print(f"wrote {path}")
 
 

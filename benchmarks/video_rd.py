@@ -7,7 +7,10 @@ BasketballPass (HEVC class D, 416x240, 100 frames, 50 fps) and the 4 Vimeo-90k s
 Each set is one ``licodec eval --video`` run (:func:`licodec.eval.video_runner.evaluate_video`) into
 OUT/<set>/ (per_frame.csv, sequences.csv, one CompressAI-format JSON per codec, per-frame plots;
 rerunning resumes). Then the BD-rates on YUV PSNR ((6Y+U+V)/8, pchip in the log-rate domain) of
-every codec against x264 and against the all-intra curve are printed and written to OUT/summary.json.
+every codec against x264 and against the all-intra curve, the drift (:func:`drift`: per codec and
+quality, the PSNR-YUV of the first P-frame of each full I-period minus that of its last, raw and
+less the all-intra codec's change over the same frames) and the encode/decode frames per second
+are printed and written to OUT/summary.json.
 Default codecs: the video codec if it has weights, x264, x265 and hyperprior-ctx all-intra; a
 training run's export is ``-c mine=RUN/export``.
 """
@@ -15,8 +18,10 @@ training run's export is ``-c mine=RUN/export``.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from common import RESULTS, SHARED, machine
@@ -55,6 +60,33 @@ def bd_rates(curves: dict, anchor: str) -> dict[str, float | None]:
     return out
 
 
+def drift(per_frame_csv: Path, i_period: int, intra: str | None) -> dict[str, dict]:
+    """Per codec and quality, the PSNR-YUV drop (dB) from the first to the last P-frame of an
+    I-period (positive: quality falls along the period), the worst over every full I-period of
+    every clip: ``raw``, and ``vs_intra``, less the all-intra codec's drop over the same frames
+    (its mean over qualities) -- the content's own change, which no reference chain causes."""
+    groups = defaultdict(dict)  # (codec, quality, clip, period) -> frame in period -> psnr
+    with open(per_frame_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            if int(row["i_period"]) == i_period:
+                frame = int(row["frame"])
+                key = (row["codec"], row["quality"], row["clip"], frame // i_period)
+                groups[key][frame % i_period] = float(row["psnr_yuv"])
+    drops = {k: p[1] - p[i_period - 1] for k, p in groups.items() if len(p) == i_period and i_period > 2}
+    content = defaultdict(list)
+    for (codec, _, clip, period), d in drops.items():
+        if codec == intra:
+            content[clip, period].append(d)
+    out = defaultdict(lambda: defaultdict(dict))
+    for (codec, quality, clip, period), d in drops.items():
+        cell = out[codec][quality]
+        cell["raw"] = round(max(cell.get("raw", d), d), 3)
+        if content.get((clip, period)):
+            adjusted = d - sum(content[clip, period]) / len(content[clip, period])
+            cell["vs_intra"] = round(max(cell.get("vs_intra", adjusted), adjusted), 3)
+    return {c: dict(sorted(q.items(), key=lambda kv: float(kv[0]))) for c, q in out.items()}
+
+
 def print_table(title: str, rates: dict[str, dict]) -> None:
     anchors = list(rates)
     codecs = list(dict.fromkeys(c for r in rates.values() for c in r))
@@ -87,13 +119,22 @@ def main() -> None:
                                  args.frames, spec["fps"])
         curves = {codec: load_curve(path) for codec, path in written.items()}
         rates = {a: bd_rates(curves, a) for a in ("x264", intra) if a in curves}
+        drops = drift(Path(args.out) / name / "per_frame.csv", args.i_period, intra)
+        speed = {c: {"encode_fps": [round(v, 2) for v in curve.results["encoding_fps"]],
+                     "decode_fps": [round(v, 2) for v in curve.results["decoding_fps"]]} for c, curve in curves.items()}
         summary["sets"][name] = {"clips": [str(c.relative_to(VIDEO)) for c in spec["clips"]],
                                  "seconds": round(time.time() - t0, 1), "bd_rate_psnr_yuv": rates,
+                                 "drift_first_minus_last_p_db": drops, "fps": speed,
                                  "curves": {c: str(p.relative_to(args.out)) if p.is_relative_to(args.out) else str(p)
                                             for c, p in written.items()}}
         for codec, curve in curves.items():
             points = " ".join(f"{b:.4f}/{p:.2f}" for b, p in zip(curve.bpp, curve.results[KEY]))
             print(f"{name} {codec}: bpp/PSNR-YUV {points}")
+            if codec in drops:
+                print(f"  drift (first - last P-frame PSNR-YUV, dB, worst period; raw/vs all-intra): "
+                      + " ".join(f"q{q}:{d['raw']:+.2f}/{d.get('vs_intra', float('nan')):+.2f}"
+                                 for q, d in drops[codec].items()))
+            print(f"  encode/decode fps: {speed[codec]['encode_fps']} / {speed[codec]['decode_fps']}")
         print_table(name, rates)
     path = Path(args.out) / "summary.json"
     if path.exists() and args.only:  # keep the other set's figures

@@ -138,3 +138,77 @@ def test_files_written_by_the_previous_release_still_decode():
     assert got.shape == want.shape and np.abs(got - want).max() <= 1
     source = np.asarray(Image.open(data_dir / "compat_source.png").convert("RGB"))
     assert licodec.compress(source, 3.0, model="hyperprior-vr") == old
+
+
+VIDEO_SHIPPED = [n for n in list_models() if get_entry(n).has_weights and get_entry(n).family == "video"]
+
+
+@pytest.mark.parametrize("name", VIDEO_SHIPPED)
+def test_video_golden_rate_distortion(name):
+    """bpp and mean PSNR of the bundled panned clip (1 I-frame, 7 P-frames) stay where they were
+    when the weights shipped (``python benchmarks/golden.py``), and the P-frames cost less than
+    the I-frame: the motion and conditional coding pay on real content."""
+    from licodec.video import coding
+    from licodec.video.samples import panned_clip
+
+    golden = dict(GOLDEN["video_models"][name])
+    clip = GOLDEN["video_clip"]
+    frames = panned_clip(clip["frames"], clip["height"], clip["width"], tuple(clip["step"]))
+    codec = coding.load_video_codec(name)
+    assert codec.weights_sha256 == golden.pop("weights"), "new weights: run python benchmarks/golden.py"
+    pixels = frames[0].shape[0] * frames[0].shape[1] * len(frames)
+    for quality, want in golden.items():
+        stats = []
+        data = b"".join(coding.compress(frames, float(quality), i_period=len(frames), codec=codec, stats=stats))
+        decoded = [d.rgb for d in coding.decompress(data, codec=codec)]
+        assert 8 * len(data) / pixels == pytest.approx(want["bpp"], rel=0.01)
+        assert np.mean([psnr(d, f) for d, f in zip(decoded, frames)]) == pytest.approx(want["psnr"], abs=0.05)
+        assert max(s["bytes"] for s in stats[1:]) < stats[0]["bytes"], quality
+
+
+_VIDEO_CODE = """
+import sys, numpy as np, torch
+torch.set_num_threads(int(sys.argv[1]))
+from licodec.video import coding
+from licodec.video.samples import panned_clip
+codec = coding.load_video_codec(sys.argv[4])
+noise = np.random.default_rng(3).integers(0, 256, (4, 64, 128, 3), dtype=np.uint8)
+clips = [panned_clip(4, 64, 128), list(noise)]
+if sys.argv[2] == "encode":
+    from licodec.codec.video import frame_tensor
+    refs = []
+    with open(sys.argv[3], "wb") as f:
+        for frames in clips:
+            data = b"".join(coding.compress(frames, 8.0, i_period=4, codec=codec))
+            f.write(len(data).to_bytes(4, "big") + data)
+            reference = None
+            for i, frame in enumerate(frames):  # the encoder's closed loop, by hand
+                _, reference = codec.encode_frame(frame_tensor(frame), 8.0, None if i == 0 else reference)
+                refs.append(reference[0].permute(1, 2, 0).numpy())
+    np.save(sys.argv[5], np.stack(refs))
+else:
+    blob, out = open(sys.argv[3], "rb").read(), []
+    while blob:
+        n = int.from_bytes(blob[:4], "big")
+        out += [d.rgb for d in coding.decompress(blob[4 : 4 + n], codec=codec)]
+        blob = blob[4 + n :]
+    np.save(sys.argv[5], np.stack(out))
+"""
+
+
+@pytest.mark.parametrize("name", VIDEO_SHIPPED)
+def test_shipped_video_decodes_identically_across_thread_counts(name, tmp_path):
+    """Files written with 2 threads decode with 1 and with 2 threads to the very frames the
+    encoder used as references, over a whole I-period of the panned photo and of uniform noise
+    (float64 decoder side, 8-bit references): references and CDF tables do not depend on threads."""
+    lic = tmp_path / "clips.bin"
+    subprocess.run([sys.executable, "-c", _VIDEO_CODE, "2", "encode", str(lic), name, str(tmp_path / "enc.npy")],
+                   check=True)
+    decoded = {}
+    for threads in (1, 2):
+        out = tmp_path / f"{threads}.npy"
+        subprocess.run([sys.executable, "-c", _VIDEO_CODE, str(threads), "decode", str(lic), name, str(out)], check=True)
+        decoded[threads] = np.load(out)
+    assert decoded[1].shape == (8, 64, 128, 3)
+    assert np.array_equal(decoded[1], decoded[2])
+    assert np.array_equal(decoded[1], np.load(tmp_path / "enc.npy"))

@@ -3,6 +3,7 @@ decoder rebuilds exactly, at any thread count; seeking; damage; errors; training
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,6 +177,36 @@ def test_training_logs_resumes_and_exports(trained):
     meta = json.loads((trained / "export" / "config.json").read_text())
     assert meta["codec"] == "video-dcvc" and meta["training"]["steps"] == 3
     assert "--video-data" in meta["training"]["command"]
+
+
+def test_chain_fine_tuning_codes_its_own_references(trained, tmp_path):
+    """--p-chain 2 from --init: each sample is 4 frames, the middle two P-coded by the model;
+    the motion warm-up is off for a run that starts from weights."""
+    import json
+
+    from licodec.cli.main import main
+    from licodec.train.trainer import TrainConfig
+    from licodec.train.video_objective import VideoObjective
+    from licodec.zoo import create_model
+
+    run = tmp_path / "chain"
+    data = trained.parent / "data"
+    assert main(["train", "--model", "video-dcvc", "--init", str(trained / "export"), "--data", str(data),
+                 "--p-chain", "2", "--crop", "128", "--batch", "2", "--no-bf16", "--log-every", "1", "--steps", "1",
+                 "--out", str(run)]) == 0
+    meta = json.loads((run / "export" / "config.json").read_text())
+    assert "--p-chain 2" in meta["training"]["command"]
+    model = create_model("video-dcvc", pretrained=True, weights_dir=trained / "export")
+    objective = VideoObjective(model, TrainConfig(data=str(data), out="", model="video-dcvc", crop=128, p_chain=2,
+                                                  init=str(trained / "export")), torch.device("cpu"))
+    x = torch.rand(2, 3, 128, 128)
+    frames = objective.sequences(x, 3)
+    assert len(frames) == 4 and all(f.shape == (2, 3, 64, 64) for f in frames)
+    assert torch.equal(frames[-1], x[..., 32:96, 32:96]) and objective.warmup_steps == 0
+    assert all(torch.equal(f, f.mul(255).round().div(255)) for f in frames[:-1])
+    with pytest.raises(LicodecError, match="--p-chain 2 needs clips of 4 frames"):
+        objective.clips = [[Path("c/1.png"), Path("c/2.png"), Path("c/3.png")]]
+        objective._real_run(torch.Generator().manual_seed(0), 4)
 
 
 def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):

@@ -334,6 +334,10 @@ def _train(sub) -> None:
     vid.add_argument("--video-data", default="",
                      help="folder of clips (folders of PNG frames) that give 30%% of the pairs, e.g. "
                           "../shared/data/video/vimeo_septuplet_samples")
+    vid.add_argument("--p-chain", type=int, default=0, metavar="K",
+                     help="train each P-frame against a reference the model itself coded K P-frames after an "
+                          "I-frame (default 0: against the I-frame), so it learns its own drift; fine-tune "
+                          "with --init and K = 1 or 2")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -344,7 +348,7 @@ def _train(sub) -> None:
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes", "adv_weight",
-                     "rung"):
+                     "rung", "p_chain"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if (args.align_steps or args.channel_steps) and not args.teacher:
@@ -359,7 +363,7 @@ def _train(sub) -> None:
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
                           align_weight=args.align_weight, channel_weight=args.channel_weight,
                           adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung,
-                          prior=args.prior, video_data=args.video_data)
+                          prior=args.prior, video_data=args.video_data, p_chain=args.p_chain)
         if args.video_data and not Path(args.video_data).is_dir():
             raise LicodecError(f"--video-data {args.video_data}: no such folder")
         path = train(cfg, resume=not args.restart)

@@ -82,8 +82,6 @@ def _eval(sub) -> None:
         if not args.dataset:
             raise LicodecError("which images? give a dataset (e.g. kodak) or a folder, or --video CLIP ...")
         from licodec.eval.datasets import load_dataset
-        from licodec.eval.report import bd_table
-        from licodec.eval.results import load_curve
         from licodec.eval.runner import evaluate
         from licodec.zoo import DEFAULT_MODEL
 
@@ -106,17 +104,27 @@ def _eval(sub) -> None:
               f"metrics psnr-rgb, psnr-y{''.join(', ' + m for m in args.metrics)}; {args.jobs} process(es)")
         written = evaluate(dataset, codecs, out, qualities, tuple(args.metrics), args.jobs, args.weights_dir,
                            progress=not args.no_progress)
-        curves = [load_curve(path) for path in written.values()]
-        for c in curves:
-            pts = " ".join(f"{b:.3f}/{p:.2f}" for b, p in zip(c.bpp, c.results["psnr-rgb"]))
-            print(f"{c.name}: bpp/PSNR {pts}")
-        if len(curves) > 1:
-            print()
-            print(bd_table(curves, ["psnr-rgb", "ms-ssim-rgb"], test=curves[0]))
+        _print_summary(written, "psnr-rgb", ["psnr-rgb", "ms-ssim-rgb"], 3)
         print(f"results in {out}/ ({', '.join(p.name for p in written.values())}, per_image.csv)")
         return 0
 
     p.set_defaults(run=run)
+
+
+def _print_summary(written: dict, key: str, bd_keys: list[str], bpp_digits: int) -> None:
+    """Each written curve's bpp/``key`` points, then (for several curves) the BD-rates on
+    ``bd_keys`` of the first curve against every other."""
+    from licodec.eval.report import bd_table
+    from licodec.eval.results import load_curve
+
+    curves = [load_curve(path) for path in written.values()]
+    label = "PSNR" if key == "psnr-rgb" else key.upper()
+    for c in curves:
+        pts = " ".join(f"{b:.{bpp_digits}f}/{p:.2f}" for b, p in zip(c.bpp, c.results[key]))
+        print(f"{c.name}: bpp/{label} {pts}")
+    if len(curves) > 1:
+        print()
+        print(bd_table(curves, bd_keys, test=curves[0]))
 
 
 DEFAULT_I_PERIOD = 32  # licodec.eval.video_runner's (not imported here: it loads numpy and the codecs)
@@ -126,8 +134,6 @@ VIDEO_ONLY_OPTIONS = ("i_period", "frames", "fps", "size")
 
 def _run_video_eval(args) -> int:
     """``licodec eval --video``: :func:`licodec.eval.video_runner.evaluate_video` and a summary."""
-    from licodec.eval.report import bd_table
-    from licodec.eval.results import load_curve
     from licodec.eval.video_runner import CSV_NAME, SEQUENCES_NAME, evaluate_video
     from licodec.zoo import DEFAULT_MODEL, get_entry
 
@@ -153,13 +159,7 @@ def _run_video_eval(args) -> int:
           f"{'all' if args.frames is None else f'at most {args.frames}'} frames")
     written = evaluate_video(args.video, codecs, out, dict(args.quality), i_period, args.frames, args.fps, size,
                              progress=not args.no_progress)
-    curves = [load_curve(path) for path in written.values()]
-    for c in curves:
-        pts = " ".join(f"{b:.4f}/{p:.2f}" for b, p in zip(c.bpp, c.results["psnr-yuv"]))
-        print(f"{c.name}: bpp/PSNR-YUV {pts}")
-    if len(curves) > 1:
-        print()
-        print(bd_table(curves, ["psnr-yuv", "psnr-rgb"], test=curves[0]))
+    _print_summary(written, "psnr-yuv", ["psnr-yuv", "psnr-rgb"], 4)
     print(f"results in {out}/ ({', '.join(p.name for p in written.values())}, {CSV_NAME}, {SEQUENCES_NAME}, "
           "per_frame_*.png)")
     return 0

@@ -9,11 +9,38 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+class StoredConfig:
+    """Mixin of the frozen config dataclasses stored beside the weights (``config.json``):
+    :meth:`to_dict` for the file, :meth:`from_dict` to read it back (keys the class does not
+    know are ignored, so that an older package reads a newer file's known fields)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def checked_quality(quality, lo: float, hi: float, what: str = "") -> float:
+    """``quality`` as a float if it is a number in ``[lo, hi]``, else :class:`LicodecError`
+    (``what`` ends the message, e.g. `` for vqgan``)."""
+    from licodec.errors import LicodecError
+
+    try:
+        q = float(quality)
+    except (TypeError, ValueError):
+        q = math.nan
+    if math.isnan(q) or not lo <= q <= hi:
+        raise LicodecError(f"quality must be between {lo:g} and {hi:g}{what}, got {quality}")
+    return q
 
 
 @dataclass

@@ -26,19 +26,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licodec.codec.base import CodecOutput, crop, pad_to_multiple, quality_tensor
+from licodec.codec.base import CodecOutput, StoredConfig, crop, pad_to_multiple, quality_tensor
 from licodec.entropy.container import Bitstream
 from licodec.errors import LicodecError, WeightsError
 
 
 @dataclass(frozen=True)
-class FlowDecoderConfig:
+class FlowDecoderConfig(StoredConfig):
     """Sizes of :class:`FlowDecoder`; stored beside the weights.
 
     base: registry name of the base codec whose decodes the flow refines.
@@ -81,12 +81,6 @@ class FlowDecoderConfig:
     def stride(self) -> int:
         return 2 ** len(self.channels)  # unshuffle by 2, then one downsampling between levels
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FlowDecoderConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def fourier_embedding(v: Tensor, dim: int, max_period: float = 1000.0) -> Tensor:

@@ -17,29 +17,28 @@ with ``context_groups``, the hyperprior plus channel-group and checkerboard cont
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from licodec._compat import compressai_core
-from licodec.codec.base import (CodecOutput, check_stream_names, check_tiling, compress_tiles, crop,
-                                geometric_lambda, interpolated_gains, pad_to_multiple, quality_tensor, tile_prefix,
-                                tiles)
+from licodec.codec.base import (CodecOutput, StoredConfig, check_stream_names, check_tiling, checked_quality,
+                                compress_tiles, crop, geometric_lambda, interpolated_gains, pad_to_multiple,
+                                quality_tensor, tile_prefix, tiles)
 from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.latent import HyperpriorLatentCodec
 from licodec.codec.refine import EFFORT_ITERATIONS, check_effort, refine_latents
 from licodec.entropy import rans
 from licodec.entropy.container import Bitstream
 from licodec.entropy.models import default_scale_table
-from licodec.errors import BitstreamError, LicodecError
+from licodec.errors import LicodecError
 
 GDN = compressai_core().GDN
 
 
 @dataclass(frozen=True)
-class HyperpriorConfig:
+class HyperpriorConfig(StoredConfig):
     """Sizes and rate range of :class:`VariableRateHyperprior`; stored beside the weights.
 
     N: channels of the hidden transform layers; M: latent channels.
@@ -69,13 +68,6 @@ class HyperpriorConfig:
         if self.context_groups and sum(self.context_groups) != self.M:
             raise ValueError(f"context_groups {self.context_groups} do not sum to M={self.M}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "HyperpriorConfig":
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**known)
 
 
 def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
@@ -164,12 +156,8 @@ class VariableRateHyperprior(nn.Module):
         c = self.config
         return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
 
-    def check_quality(self, quality: float) -> float:
-        lo, hi = self.quality_range
-        q = float(quality)
-        if not (lo <= q <= hi) or math.isnan(q):
-            raise LicodecError(f"quality must be between {lo:g} and {hi:g}, got {quality}")
-        return q
+    def check_quality(self, quality) -> float:
+        return checked_quality(quality, *self.quality_range)
 
     def _gains(self, quality: Tensor) -> tuple[Tensor, Tensor]:
         """Gain and inverse gain, ``(B, M, 1, 1)`` each, for qualities ``(B,)`` in [1, Q]."""

@@ -25,15 +25,15 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from licodec._compat import compressai_core
-from licodec.codec.base import (CodecOutput, crop, geometric_lambda, interpolated_gains, pad_to_multiple,
-                                quality_tensor)
+from licodec.codec.base import (CodecOutput, StoredConfig, checked_quality, crop, geometric_lambda,
+                                interpolated_gains, pad_to_multiple, quality_tensor)
 from licodec.codec.blocks import ResidualBlock
 from licodec.codec.hyperprior import _conv, _deconv, hyper_transforms
 from licodec.codec.latent import ConditionalHyperpriorLatentCodec, HyperpriorLatentCodec
@@ -47,7 +47,7 @@ FLOW_SCALE = 0.25  # flows (pixels) enter the motion transforms times this
 
 
 @dataclass(frozen=True)
-class VideoCodecConfig:
+class VideoCodecConfig(StoredConfig):
     """Sizes of :class:`ConditionalVideoCodec`; stored beside the weights.
 
     intra: registry name of the image codec that codes I-frames (at the same quality).
@@ -82,12 +82,6 @@ class VideoCodecConfig:
         if self.flow_preset not in ("ultrafast", "fast", "medium"):
             raise ValueError(f"unknown DIS preset {self.flow_preset!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VideoCodecConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def _analysis(cin: int, n: int, m: int) -> nn.Sequential:
@@ -206,14 +200,7 @@ class ConditionalVideoCodec(nn.Module):
         return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
 
     def check_quality(self, quality) -> float:
-        lo, hi = self.quality_range
-        try:
-            q = float(quality)
-        except (TypeError, ValueError):
-            q = math.nan
-        if math.isnan(q) or not lo <= q <= hi:
-            raise LicodecError(f"quality must be between {lo:g} and {hi:g}, got {quality}")
-        return q
+        return checked_quality(quality, *self.quality_range)
 
     def _gains(self, quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor, dtype=None) -> tuple[Tensor, Tensor]:
         """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)`` (:func:`interpolated_gains`)."""

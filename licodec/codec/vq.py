@@ -64,15 +64,15 @@ own sub-stream and its own prior context), so a lost sub-stream loses only its t
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from licodec.codec.base import (CodecOutput, check_stream_names, check_tiling, compress_tiles, crop,
-                                pad_to_multiple, quality_tensor, tile_prefix, tiles)
+from licodec.codec.base import (CodecOutput, StoredConfig, check_stream_names, check_tiling, checked_quality,
+                                compress_tiles, crop, pad_to_multiple, quality_tensor, tile_prefix, tiles)
 from licodec.codec.refine import check_effort
 from licodec.codec import vq_prior
 from licodec.entropy import rans
@@ -81,7 +81,7 @@ from licodec.errors import BitstreamError, LicodecError
 
 
 @dataclass(frozen=True)
-class VQConfig:
+class VQConfig(StoredConfig):
     """Sizes of :class:`VQCodec`; stored beside the weights (sizes are never read off tensors).
 
     channels: widths of the four stride-2 stages (1/2, 1/4, 1/8, 1/16 resolution).
@@ -138,12 +138,6 @@ class VQConfig:
         if self.prior_layers and (self.prior_window < 4 or self.prior_window % 4):
             raise ValueError(f"prior_window must be a positive multiple of 4, got {self.prior_window}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VQConfig":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 # -- bit packing ----------------------------------------------------------------------------
@@ -457,10 +451,10 @@ class VQCodec(nn.Module):
         """The quality as a float if it is an integer in :attr:`quality_range`, else LicodecError."""
         lo, hi = self.quality_range
         try:
-            q = float(quality)
-        except (TypeError, ValueError):
+            q = checked_quality(quality, lo, hi)
+        except LicodecError:
             q = math.nan
-        if math.isnan(q) or not lo <= q <= hi or q != int(q):
+        if math.isnan(q) or q != int(q):
             raise LicodecError(f"quality must be an integer from {lo:g} to {hi:g} for {self.codec_id} "
                                f"(one codebook per quality, K = {self.config.rungs[0]} to "
                                f"{self.config.rungs[-1]}), got {quality}")

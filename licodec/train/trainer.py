@@ -88,6 +88,7 @@ class TrainConfig:
     prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
+    p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
 
 
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
@@ -132,7 +133,7 @@ def command_line(cfg: dict) -> str:
              "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight",
-             "rung": "--rung", "video_data": "--video-data"}
+             "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain"}
     for key, flag in flags.items():
         if key not in cfg:
             continue

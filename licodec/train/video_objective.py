@@ -10,8 +10,15 @@ a share of the pairs are consecutive frames (1 or 2 apart) of the real clips und
 The previous frame is then coded by the intra codec at the pair's quality (its eval-mode
 forward, rounded to 8 bits), as a decoder would have it; the encoder's flow is DIS optical
 flow between the current frame and that decoded reference (:mod:`licodec.codec.motion`).
+
+With ``--p-chain K`` each sample is a run of ``K + 2`` frames instead (synthetic: each frame the
+next one warped by its own random motion; real clips: consecutive frames): the first is intra
+coded, the next ``K`` are P-coded by the model being trained (no gradient, rounded to 8 bits),
+and the last is the trained P-frame, so the model learns to code against references that
+already carry its own P-frame errors (the drift of a long I-period; DCVC-style cascaded
+training, without the gradient through the chain).
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
-first ``WARMUP_STEPS`` steps ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which
+first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``) ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which
 teaches the motion coder what a good prediction needs before the context takes over (DVC's
 warm-up, Lu et al. 2019). Every draw comes from a generator seeded by ``(seed, step)``.
 """
@@ -85,6 +92,10 @@ class VideoObjective:
         self.cfg, self.model, self.device, self.inner = cfg, model, device, inner
         root = getattr(cfg, "video_data", "")
         self.clips = _clips(Path(root)) if root else []
+        self.chain = int(getattr(cfg, "p_chain", 0))
+        if self.chain < 0:
+            raise LicodecError(f"--p-chain must not be negative, got {self.chain}")
+        self.warmup_steps = 0 if cfg.init else WARMUP_STEPS
         self._frames = {}
         self._step = 0
 
@@ -102,37 +113,50 @@ class VideoObjective:
                 self._frames[path] = np.asarray(im.convert("RGB"))
         return self._frames[path]
 
-    def _real_pair(self, g: torch.Generator) -> tuple[Tensor, Tensor]:
+    def _real_run(self, g: torch.Generator, n: int) -> list[Tensor]:
+        """``n`` frames of a real clip, oldest first (1 or 2 apart for a pair, consecutive for a chain)."""
         clip = self.clips[int(torch.randint(len(self.clips), (1,), generator=g))]
-        gap = 1 + int(torch.randint(2, (1,), generator=g)) if len(clip) > 2 else 1
-        i = int(torch.randint(len(clip) - gap, (1,), generator=g))
-        cur, prev = self._frame(clip[i + gap]), self._frame(clip[i])
+        if len(clip) < n:
+            raise LicodecError(f"--p-chain {n - 2} needs clips of {n} frames or more; {clip[0].parent} has {len(clip)}")
+        gap = 1 + int(torch.randint(2, (1,), generator=g)) if n == 2 and len(clip) > 2 else 1
+        i = int(torch.randint(len(clip) - gap * (n - 1), (1,), generator=g))
+        frames = [self._frame(clip[i + k * gap]) for k in range(n)]
         s = self.inner
-        if min(cur.shape[:2]) < s:
+        if min(frames[0].shape[:2]) < s:
             raise LicodecError(f"clip frame {clip[i]} is smaller than the training crop {s}")
-        top = int(torch.randint(cur.shape[0] - s + 1, (1,), generator=g))
-        left = int(torch.randint(cur.shape[1] - s + 1, (1,), generator=g))
+        top = int(torch.randint(frames[0].shape[0] - s + 1, (1,), generator=g))
+        left = int(torch.randint(frames[0].shape[1] - s + 1, (1,), generator=g))
 
         def cut(a):
             return torch.from_numpy(np.ascontiguousarray(a[top : top + s, left : left + s])).permute(2, 0, 1).float() / 255
 
-        pair = torch.stack([cut(cur), cut(prev)])
-        return (pair.flip(-1) if bool(torch.rand(1, generator=g) < 0.5) else pair).unbind(0)
+        run = torch.stack([cut(f) for f in frames])
+        return list((run.flip(-1) if bool(torch.rand(1, generator=g) < 0.5) else run).unbind(0))
 
     @torch.no_grad()
-    def pairs(self, x: Tensor, step: int) -> tuple[Tensor, Tensor]:
-        """Current frames and raw previous frames ``(B, 3, crop - 64, crop - 64)`` of a step."""
+    def sequences(self, x: Tensor, step: int) -> list[Tensor]:
+        """The ``p_chain + 2`` frames ``(B, 3, crop - 64, crop - 64)`` of a step, oldest first; the
+        last is the current frame. Every frame but the current one is rounded to 8 bits, like any
+        decoded frame's source."""
         g = self._generator(step)
         b, _, h, w = x.shape
-        prev = warp(x.float(), synthetic_flow(b, h, w, g)).clamp(0, 1)
+        frames = [x.float()]
+        for _ in range(self.chain + 1):
+            frames.insert(0, warp(frames[0], synthetic_flow(b, h, w, g)).clamp(0, 1))
         m = MARGIN
-        cur, prev = x.float()[..., m : h - m, m : w - m], prev[..., m : h - m, m : w - m]
+        frames = [f[..., m : h - m, m : w - m].clone() for f in frames]
         if self.clips:
             real = torch.rand(b, generator=g) < REAL_SHARE
             for i in torch.nonzero(real).flatten().tolist():
-                cur[i], prev[i] = self._real_pair(g)
-        # the synthetic previous frame is quantized to 8 bits like any decoded frame's source
-        return cur.contiguous(), prev.mul(255).round().div(255)
+                for f, r in zip(frames, self._real_run(g, len(frames))):
+                    f[i] = r
+        return [f.mul(255).round().div(255) for f in frames[:-1]] + [frames[-1].contiguous()]
+
+    def pairs(self, x: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        """Current frames and raw previous frames ``(B, 3, crop - 64, crop - 64)`` of a step
+        (without a chain)."""
+        frames = self.sequences(x, step)
+        return frames[-1], frames[-2]
 
     @torch.no_grad()
     def decoded_reference(self, prev: Tensor, quality: Tensor) -> Tensor:
@@ -151,9 +175,19 @@ class VideoObjective:
         """The trainer's step about to run (the pairs' draws are seeded by it)."""
         self._step = step
 
+    @torch.no_grad()
+    def coded_reference(self, frame: Tensor, reference: Tensor, quality: Tensor) -> Tensor:
+        """The model's own P-frame decode of ``frame`` against ``reference``, rounded to 8 bits."""
+        flow = estimate_flow_batch(frame, reference, self.model.config.flow_preset)
+        x_hat = self.model(frame, quality, reference, flow).x_hat
+        return x_hat.float().clamp(0, 1).mul(255).round().div(255)
+
     def forward(self, x: Tensor, quality: Tensor, features: bool = False) -> CodecOutput:
-        cur, prev = self.pairs(x, self._step)
-        reference = self.decoded_reference(prev, quality)
+        frames = self.sequences(x, self._step)
+        cur = frames[-1]
+        reference = self.decoded_reference(frames[0], quality)
+        for frame in frames[1:-1]:
+            reference = self.coded_reference(frame, reference, quality)
         flow = estimate_flow_batch(cur, reference, self.model.config.flow_preset)
         out = self.model(cur, quality, reference, flow)
         out.features.update({"current": cur, "reference": reference})
@@ -168,7 +202,7 @@ class VideoObjective:
         bpp = out.bits / pixels
         motion = sum(-torch.log2(out.likelihoods[k]).flatten(1).sum(1) for k in ("motion_y", "motion_z")) / pixels
         loss = (lam * mse + bpp).mean()
-        if step < WARMUP_STEPS:
+        if step < self.warmup_steps:
             loss = loss + 0.1 * (lam * pred_mse).mean()
         ref_mse = (255 * (out.features["reference"] - cur)).square().mean()
         return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "motion_bpp": motion.mean(),
