@@ -43,6 +43,22 @@ def checked_quality(quality, lo: float, hi: float, what: str = "") -> float:
     return q
 
 
+class GeometricQualities:
+    """Mixin of the codecs whose config has ``num_qualities``, ``lambda_min`` and ``lambda_max``:
+    qualities 1..Q (real numbers between interpolate), lambda geometric in quality."""
+
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return 1.0, float(self.config.num_qualities)
+
+    def lambda_for_quality(self, q: float) -> float:
+        c = self.config
+        return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
+
+    def check_quality(self, quality) -> float:
+        return checked_quality(quality, *self.quality_range)
+
+
 @dataclass
 class CodecOutput:
     """What ``forward`` returns during training.

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from licodec._compat import compressai_core
-from licodec.codec.base import (CodecOutput, StoredConfig, check_stream_names, check_tiling, checked_quality,
-                                compress_tiles, crop, geometric_lambda, interpolated_gains, pad_to_multiple,
-                                quality_tensor, tile_prefix, tiles)
+from licodec.codec.base import (CodecOutput, GeometricQualities, StoredConfig, check_stream_names, check_tiling,
+                                compress_tiles, crop, interpolated_gains, pad_to_multiple, quality_tensor, tile_prefix,
+                                tiles)
 from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.latent import HyperpriorLatentCodec
 from licodec.codec.refine import EFFORT_ITERATIONS, check_effort, refine_latents
@@ -91,7 +91,7 @@ def hyper_transforms(N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
     return h_a, h_s
 
 
-class VariableRateHyperprior(nn.Module):
+class VariableRateHyperprior(GeometricQualities, nn.Module):
     """Mean-scale hyperprior with continuous quality (see module docstring for papers).
 
     Input ``x``: ``(B, 3, H, W)`` RGB in [0, 1], any ``H, W >= 1``.
@@ -147,18 +147,7 @@ class VariableRateHyperprior(nn.Module):
 
         grow_hyperprior(self, source)
 
-    # -- rate control -------------------------------------------------------------
-    @property
-    def quality_range(self) -> tuple[float, float]:
-        return 1.0, float(self.config.num_qualities)
-
-    def lambda_for_quality(self, q: float) -> float:
-        c = self.config
-        return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
-
-    def check_quality(self, quality) -> float:
-        return checked_quality(quality, *self.quality_range)
-
+    # -- rate control (quality_range, lambda_for_quality, check_quality: GeometricQualities)
     def _gains(self, quality: Tensor) -> tuple[Tensor, Tensor]:
         """Gain and inverse gain, ``(B, M, 1, 1)`` each, for qualities ``(B,)`` in [1, Q]."""
         return interpolated_gains(quality, self.log_gain, self.log_inv_gain)

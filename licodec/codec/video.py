@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from licodec._compat import compressai_core
-from licodec.codec.base import (CodecOutput, StoredConfig, checked_quality, crop, geometric_lambda,
-                                interpolated_gains, pad_to_multiple, quality_tensor)
+from licodec.codec.base import (CodecOutput, GeometricQualities, StoredConfig, crop, interpolated_gains,
+                                pad_to_multiple, quality_tensor)
 from licodec.codec.blocks import ResidualBlock
 from licodec.codec.hyperprior import _conv, _deconv, hyper_transforms
 from licodec.codec.latent import ConditionalHyperpriorLatentCodec, HyperpriorLatentCodec
@@ -134,7 +134,7 @@ class DecoderSide(nn.Module):
         return prediction + self.reconstruct(torch.cat([self.synthesis(y_hat), context], dim=1))
 
 
-class ConditionalVideoCodec(nn.Module):
+class ConditionalVideoCodec(GeometricQualities, nn.Module):
     """Low-delay learned video codec: DCVC-style conditional P-frames on DIS motion (see the
     module docstring for the papers), I-frames by the image codec ``config.intra``.
 
@@ -190,18 +190,7 @@ class ConditionalVideoCodec(nn.Module):
                                f"{self.config.intra_weights}, but the installed ones are {intra.weights_sha256}")
         return intra
 
-    # -- rate control -------------------------------------------------------------
-    @property
-    def quality_range(self) -> tuple[float, float]:
-        return 1.0, float(self.config.num_qualities)
-
-    def lambda_for_quality(self, q: float) -> float:
-        c = self.config
-        return geometric_lambda(q, c.num_qualities, c.lambda_min, c.lambda_max)
-
-    def check_quality(self, quality) -> float:
-        return checked_quality(quality, *self.quality_range)
-
+    # -- rate control (quality_range, lambda_for_quality, check_quality: GeometricQualities)
     def _gains(self, quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor, dtype=None) -> tuple[Tensor, Tensor]:
         """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)`` (:func:`interpolated_gains`)."""
         return interpolated_gains(quality, log_gain, log_inv_gain, dtype)

@@ -70,6 +70,7 @@ from typing import BinaryIO, Iterator, NamedTuple, Union
 
 from licodec.entropy.container import _NAME, MAGIC as IMAGE_MAGIC, MAX_PIXELS, MAX_SIDE, _put_varint, _Reader
 from licodec.errors import BitstreamError, LicodecError
+from licodec.transaction import CloseOrAbort
 
 MAGIC = b"\x89LIV"
 FORMAT_VERSION = 1
@@ -369,7 +370,7 @@ def _encode_index(frame_count: int, i_frames: list[tuple[int, int]], record_byte
 
 
 # -- writing ----------------------------------------------------------------------------
-class VideoWriter:
+class VideoWriter(CloseOrAbort):
     """Writes a video stream frame by frame; only the frame being written is held in memory.
 
     Use it as a context manager. Given a path, it writes a temporary file next to it and
@@ -461,15 +462,6 @@ class VideoWriter:
     def _check_open(self) -> None:
         if self._closed:
             raise LicodecError("this VideoWriter is closed")
-
-    def __enter__(self) -> "VideoWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def __del__(self) -> None:
         if getattr(self, "_path", None) is not None and not getattr(self, "_closed", True):

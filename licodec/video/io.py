@@ -45,6 +45,7 @@ from PIL import Image
 
 from licodec.errors import LicodecError
 from licodec.image_io import open_image, output_mode
+from licodec.transaction import CloseOrAbort
 from licodec.video.color import YUV420, Matrix, frame_bytes, rgb_to_yuv420, yuv420_to_rgb
 
 CONTAINER_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -543,7 +544,7 @@ def open_video(
 # ----------------------------------------------------------------------------- writers
 
 
-class VideoWriter(ABC):
+class VideoWriter(CloseOrAbort, ABC):
     """Writes :class:`Frame` objects of one size to a file or folder that appears only on :meth:`close`.
 
     Use as a context manager: leaving the block by an exception calls :meth:`abort` instead, which
@@ -584,15 +585,6 @@ class VideoWriter(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Drop everything written; the destination is left as it was."""
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _remove_file(path: str) -> None:
