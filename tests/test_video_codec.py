@@ -16,25 +16,29 @@ from licodec.entropy import video_container as vc
 from licodec.errors import LicodecError, WeightsError
 from licodec.video import coding
 
-SMALL = dict(N=16, M=16, context=8, motion_N=16, motion_M=16)
+SMALL = {"video-dcvc": dict(N=16, M=16, context=8, motion_N=16, motion_M=16),
+         "video-dvc": dict(motion_N=16, motion_M=16)}
+VIDEO_MODELS = list(SMALL)
 
 _BUILD = """
 import torch
 from licodec.zoo import create_model, get_entry
-def build(**small):
+def build(name, **small):
     torch.manual_seed(0)
-    model = create_model("video-dcvc", pretrained=False, config=get_entry("video-dcvc").config_cls(**small))
-    with torch.no_grad():  # an untrained codec outputs its prediction; make the latent matter
-        torch.nn.init.normal_(model.decoder.reconstruct[-1].weight, std=0.05)
+    model = create_model(name, pretrained=False, config=get_entry(name).config_cls(**small))
+    if name == "video-dcvc":
+        with torch.no_grad():  # an untrained codec outputs its prediction; make the latent matter
+            torch.nn.init.normal_(model.decoder.reconstruct[-1].weight, std=0.05)
     model.freeze()
     return model.eval()
 """
 exec(_BUILD)
 
 
-@pytest.fixture(scope="module")
-def codec():
-    return build(**SMALL)  # noqa: F821 (defined by exec above, shared with the subprocesses)
+@pytest.fixture(scope="module", params=VIDEO_MODELS)
+def codec(request):
+    # build: defined by exec above, shared with the subprocesses
+    return build(request.param, **SMALL[request.param])  # noqa: F821
 
 
 def clip(n=7, h=72, w=100, seed=0):
@@ -97,7 +101,8 @@ def test_a_damaged_frame_is_reported_and_decoding_resumes_at_the_next_i_frame(co
     assert all(np.array_equal(got[i].rgb, clean[i].rgb) for i in (3, 4, 5, 6))
 
 
-def test_encoded_with_two_threads_decodes_with_one_to_identical_frames(tmp_path):
+@pytest.mark.parametrize("name", VIDEO_MODELS)
+def test_encoded_with_two_threads_decodes_with_one_to_identical_frames(name, tmp_path):
     """Over a whole I-period of noise frames, the decoder at 1 thread rebuilds exactly the
     references the encoder built at 2 threads (float64 decoder side, 8-bit references)."""
     code = _BUILD + f"""
@@ -105,7 +110,7 @@ import sys, numpy as np, torch
 sys.path.insert(0, {str(tmp_path)!r})
 torch.set_num_threads(int(sys.argv[1]))
 from licodec.video import coding
-codec = build(**{SMALL!r})
+codec = build({name!r}, **{SMALL[name]!r})
 rng = np.random.default_rng(7)
 frames = [rng.integers(0, 256, (72, 100, 3), dtype=np.uint8) for _ in range(6)]
 if sys.argv[2] == "encode":
@@ -140,7 +145,7 @@ def test_bad_inputs_give_clear_errors(codec):
         encode(codec, [np.zeros((8, 8), np.uint8)])
     with pytest.raises(LicodecError, match="bad frame range"):
         list(coding.decompress(encode(codec, frames), start=2, stop=1, codec=codec))
-    other = build(**{**SMALL, "N": 24})  # noqa: F821
+    other = build(codec.codec_id, **{**SMALL[codec.codec_id], "motion_N": 24})  # noqa: F821
     other.weights_sha256 = "0123456789abcdef"
     with pytest.raises(WeightsError, match="weights 0000000000000000"):
         list(coding.decompress(encode(codec, frames), codec=other))
@@ -238,7 +243,7 @@ def test_cli_encodes_a_y4m_and_decodes_frames_and_reports(trained, tmp_path, mon
     with open_writer(src, VideoInfo(64, 48, Fraction(25), None, "rgb24")) as w:
         for f in frames:
             w.write(Frame(rgb=f))
-    assert main(["encode", str(src), "-q", "3", "--i-period", "2", "-v"]) == 0
+    assert main(["encode", str(src), "-m", "video-dcvc", "-q", "3", "--i-period", "2", "-v"]) == 0
     lic = tmp_path / "clip.lic"
     assert "5 frames 64x48" in capsys.readouterr().out
     assert main(["info", str(lic)]) == 0

@@ -13,13 +13,13 @@ import torch
 from licodec.entropy import video_container as vc
 from licodec.errors import LicodecError
 from licodec.video import coding
-from test_video_codec import SMALL, build, clip
+from test_video_codec import SMALL, VIDEO_MODELS, build, clip
 
 
-@pytest.fixture(scope="module")
-def coded():
+@pytest.fixture(scope="module", params=VIDEO_MODELS)
+def coded(request):
     torch.manual_seed(0)
-    codec = build(**SMALL)
+    codec = build(request.param, **SMALL[request.param])
     data = b"".join(coding.compress(clip(4, 40, 56), 3.0, i_period=2, codec=codec))
     reader = vc.VideoReader(data)
     records = [r for r in reader.records()]

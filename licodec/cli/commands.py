@@ -328,9 +328,10 @@ def _train(sub) -> None:
                    help="train only the learned index prior (a masked transformer that rANS-codes the indices) "
                         "of the --init weights, on every rung, all else frozen; adds one if they have none. "
                         "Use crops of 256 or more: the prior learns from the index grid (crop/16 a side)")
-    vid = p.add_argument_group("video codecs (--model video-dcvc)",
+    vid = p.add_argument_group("video codecs (--model video-dvc, video-dcvc)",
                                "P-frame pairs: the --data photos with synthetic motion (crops cut by 32 pixels "
-                               "a side, so --crop 256 trains on 192), the previous frame coded by the intra codec")
+                               "a side, so --crop 256 trains on 192), the previous frame coded by the intra codec; "
+                               "video-dvc can --init from a video-dcvc run (its motion coder)")
     vid.add_argument("--video-data", default="",
                      help="folder of clips (folders of PNG frames) that give 30%% of the pairs, e.g. "
                           "../shared/data/video/vimeo_septuplet_samples")

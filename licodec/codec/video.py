@@ -47,14 +47,13 @@ FLOW_SCALE = 0.25  # flows (pixels) enter the motion transforms times this
 
 
 @dataclass(frozen=True)
-class VideoCodecConfig(StoredConfig):
-    """Sizes of :class:`ConditionalVideoCodec`; stored beside the weights.
+class VideoConfigBase(StoredConfig):
+    """What every video codec's config holds; stored beside the weights.
 
     intra: registry name of the image codec that codes I-frames (at the same quality).
     intra_weights: the hash (16 hex digits) of the intra weights it was trained with; "" until
     built, when it becomes the installed ones'.
-    N, M: hidden and latent channels of the frame transforms; context: channels of the context.
-    motion_N, motion_M: the same for the flow autoencoder.
+    motion_N, motion_M: hidden and latent channels of the flow autoencoder.
     num_qualities, lambda_min, lambda_max: qualities 1..Q with geometric lambdas (loss
     ``lambda * 255^2 * MSE + bpp``), those of the intra codec by default.
     i_period: default distance between I-frames.
@@ -63,9 +62,6 @@ class VideoCodecConfig(StoredConfig):
 
     intra: str = "hyperprior-ctx"
     intra_weights: str = ""
-    N: int = 64
-    M: int = 96
-    context: int = 32
     motion_N: int = 64
     motion_M: int = 64
     num_qualities: int = 8
@@ -82,6 +78,15 @@ class VideoCodecConfig(StoredConfig):
         if self.flow_preset not in ("ultrafast", "fast", "medium"):
             raise ValueError(f"unknown DIS preset {self.flow_preset!r}")
 
+
+@dataclass(frozen=True)
+class VideoCodecConfig(VideoConfigBase):
+    """Sizes of :class:`ConditionalVideoCodec` (:class:`VideoConfigBase`'s, and N, M: hidden and
+    latent channels of the frame transforms; context: channels of the context)."""
+
+    N: int = 64
+    M: int = 96
+    context: int = 32
 
 
 def _analysis(cin: int, n: int, m: int) -> nn.Sequential:
@@ -118,10 +123,6 @@ class DecoderSide(nn.Module):
         nn.init.zeros_(self.reconstruct[-1].weight)  # a new codec outputs the prediction itself
         nn.init.zeros_(self.reconstruct[-1].bias)
 
-    def flow(self, motion_hat: Tensor) -> Tensor:
-        """Decoded (ungained) motion latent -> flow ``(B, 2, H, W)`` in pixels."""
-        return self.flow_synthesis(motion_hat) / FLOW_SCALE
-
     def context(self, reference: Tensor, flow: Tensor) -> Tensor:
         """Reference ``(B, 3, H, W)`` and flow -> context ``(B, k, H, W)``."""
         warped = warp(self.features(reference), flow)
@@ -134,7 +135,165 @@ class DecoderSide(nn.Module):
         return prediction + self.reconstruct(torch.cat([self.synthesis(y_hat), context], dim=1))
 
 
-class ConditionalVideoCodec(GeometricQualities, nn.Module):
+class VideoCodecBase(GeometricQualities, nn.Module):
+    """What every licodec video codec shares: the intra codec (I-frames, pinned by its weights'
+    hash), qualities and gain vectors, geometry, 8-bit references, the refusal of single images,
+    the motion coder (DIS flow coded by a learned autoencoder with its own hyperprior) and the
+    I-frame paths. Subclasses add the P-frame: ``forward``, ``encode_frame``, ``decode_frame``,
+    ``check_streams``, ``freeze``/``refresh``."""
+
+    stride = 64
+    objective = "video"
+
+    def _build_common(self, config) -> None:
+        from licodec.api import load
+
+        intra = load(config.intra)
+        if not config.intra_weights:
+            config = type(config)(**{**config.to_dict(), "intra_weights": intra.weights_sha256})
+        self.config = config
+        self.codec_id = "video"
+        self.weights_sha256 = "0" * 16
+        self._intra = [intra]  # a list: the intra codec's parameters are not this module's
+        c = config
+        self.motion_analysis = _analysis(2, c.motion_N, c.motion_M)
+        self.motion_latent = HyperpriorLatentCodec(*hyper_transforms(c.motion_N, c.motion_M), z_channels=c.motion_N,
+                                                   scale_table=self._scale_table())
+        self.motion_log_gain = nn.Parameter(self._initial_log_gain(c.motion_M))
+        self.motion_log_inv_gain = nn.Parameter(-self._initial_log_gain(c.motion_M))
+
+    def _initial_log_gain(self, channels: int) -> Tensor:
+        """``(Q, channels)``: half the log of each quality's lambda over their geometric mean."""
+        c = self.config
+        lam = torch.tensor([self.lambda_for_quality(q) for q in range(1, c.num_qualities + 1)])
+        return (0.5 * torch.log(lam / math.sqrt(c.lambda_min * c.lambda_max)))[:, None].repeat(1, channels)
+
+    def _scale_table(self) -> list[float]:
+        return default_scale_table(max_scale=self.config.scale_max, levels=self.config.scale_levels)
+
+    # -- the intra codec ----------------------------------------------------------
+    @property
+    def intra(self) -> nn.Module:
+        intra = self._intra[0]
+        if intra.weights_sha256 != self.config.intra_weights:
+            raise WeightsError(f"this video codec was trained with {self.config.intra} weights "
+                               f"{self.config.intra_weights}, but the installed ones are {intra.weights_sha256}")
+        return intra
+
+    def _gains(self, quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor, dtype=None) -> tuple[Tensor, Tensor]:
+        """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)`` (:func:`interpolated_gains`)."""
+        return interpolated_gains(quality, log_gain, log_inv_gain, dtype)
+
+    def _latent_shape(self, h: int, w: int, channels: int) -> tuple:
+        hp, wp = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride
+        return (1, channels, hp // 64, wp // 64)
+
+    @staticmethod
+    def _to_uint8(x: Tensor, size: tuple[int, int]) -> Tensor:
+        """A decoded frame as the 8-bit reference: ``(1, 3, H, W)`` uint8, cropped."""
+        return crop(x, size).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+    def check_frame_size(self, h: int, w: int, error=LicodecError) -> None:
+        """Frames fit one intra tile (2048 a side for hyperprior-ctx), which also bounds the decoder's
+        float64 memory; ``error`` (BitstreamError for a file's header) otherwise."""
+        tile = self.intra.config.tile
+        if h < 1 or w < 1 or (tile > 0 and (h > tile or w > tile)):
+            raise error(f"video frames of {w}x{h}: {self.codec_id} codes frames of 1 to {tile} pixels a side")
+
+    def compress(self, x: Tensor, quality, effort: int = 0):
+        """A single image is not a video: :class:`LicodecError` naming the video path instead."""
+        raise LicodecError(f"{self.codec_id} codes videos, not single images: licodec encode CLIP.y4m -m "
+                           f"{self.codec_id} (or licodec.video.coding.compress)")
+
+    def decompress(self, bitstream):
+        raise LicodecError(f"{self.codec_id} decodes .lic videos (licodec decode CLIP.lic), not image files")
+
+    def stream_names(self, frame_type: str) -> tuple[str, ...]:
+        return ("z", "y") if frame_type == "I" else ("motion_z", "motion_y", "z", "y")
+
+    # -- frames -------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_frame(self, x: Tensor, quality: float, reference: Tensor | None) -> tuple[dict, Tensor]:
+        """Code frame ``x`` ``(1, 3, H, W)`` in [0, 1]: an I-frame when ``reference`` is None,
+        else a P-frame against ``reference`` (``(1, 3, H, W)`` uint8, the previous decoded frame).
+        Returns the named sub-streams and the decoded frame (uint8, the next reference), exactly
+        what :meth:`decode_frame` rebuilds from the streams."""
+        q = self.check_quality(quality)
+        h, w = x.shape[-2:]
+        if reference is None:
+            self.check_frame_size(h, w)
+            streams = self.intra.compress_tile(x, q)
+            return streams, self.decode_frame(streams, q, None, (h, w))
+        if reference.shape != (1, 3, h, w):
+            raise LicodecError(f"reference of shape {tuple(reference.shape)} for a frame of {w}x{h}")
+        streams, x_hat = self._encode_p(x, torch.tensor([q]), reference)
+        return streams, self._to_uint8(x_hat, (h, w))
+
+    @torch.no_grad()
+    def decode_frame(self, streams: dict, quality: float, reference: Tensor | None,
+                     size: tuple[int, int]) -> Tensor:
+        """Inverse of :meth:`encode_frame`: ``(1, 3, H, W)`` uint8."""
+        qt = torch.tensor([self.check_quality(quality)])
+        self.check_streams(streams, "I" if reference is None else "P", size)
+        if reference is None:
+            return self._to_uint8(self._intra_decode(streams, qt, size, self._float64()[1]), size)
+        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
+        return self._to_uint8(self._decode_p(streams, qt, ref, size), size)
+
+    # -- motion ---------------------------------------------------------------------
+    def _motion_forward(self, flow: Tensor, q: Tensor, flow_synthesis: nn.Module,
+                        coded_scales: bool = False) -> tuple[Tensor, dict]:
+        """Training: the encoder's flow ``(B, 2, H, W)`` -> decoded flow and the motion likelihoods."""
+        mg, mig = self._gains(q, self.motion_log_gain, self.motion_log_inv_gain)
+        m = self.motion_analysis(flow * FLOW_SCALE) * mg
+        m_hat, m_lik = self.motion_latent(m, coded_scales=coded_scales)
+        return flow_synthesis(m_hat * mig) / FLOW_SCALE, {"motion_y": m_lik["y"], "motion_z": m_lik["z"]}
+
+    def _encode_motion(self, x: Tensor, reference: Tensor, qt: Tensor,
+                       flow_synthesis64: nn.Module) -> tuple[dict, Tensor]:
+        """DIS flow from ``x`` to the uint8 ``reference``, coded: the motion sub-streams and the
+        decoded flow (float64, padded to the stride)."""
+        current = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        flow = torch.from_numpy(estimate_flow(current, reference[0].permute(1, 2, 0).numpy(),
+                                              self.config.flow_preset))[None]
+        flow, _ = pad_to_multiple(flow, self.stride)
+        mg, _ = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain)
+        m = self.motion_analysis(flow * FLOW_SCALE) * mg
+        streams, m_hat = self.motion_latent.compress(m.contiguous())
+        return {"motion_z": streams["z"], "motion_y": streams["y"]}, self._decode_flow(m_hat, qt, flow_synthesis64)
+
+    def _decode_flow(self, m_hat: Tensor, qt: Tensor, flow_synthesis64: nn.Module) -> Tensor:
+        _, mig = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
+        return flow_synthesis64(m_hat.double() * mig) / FLOW_SCALE
+
+    def _decompress_motion(self, streams: dict, qt: Tensor, size: tuple[int, int],
+                           flow_synthesis64: nn.Module) -> Tensor:
+        m_hat = self.motion_latent.decompress({"z": streams["motion_z"], "y": streams["motion_y"]},
+                                              self._latent_shape(*size, self.config.motion_N), prefix="motion_")
+        return self._decode_flow(m_hat, qt, flow_synthesis64)
+
+    # -- the intra codec's frames (I-frames; residuals for residual coding) --------------
+    def _intra_decode(self, streams: dict, qt: Tensor, size: tuple[int, int], intra_synthesis64: nn.Module) -> Tensor:
+        """The intra codec's decode of ``streams`` (``z``, ``y``) in float64, padded ``(1, 3, H', W')``."""
+        intra = self.intra
+        _, ig = intra._gains(qt)
+        y_hat = intra.latent.decompress(streams, intra._latent_shape(*size))
+        return intra_synthesis64(y_hat.double() * ig.double())
+
+    def _check_counts(self, streams: dict, frame_type: str, size: tuple[int, int], p_counts: dict) -> None:
+        """Names and lengths of a frame record's sub-streams; ``p_counts``: symbols per hyper-latent
+        position of each P-frame stream."""
+        names = self.stream_names(frame_type)
+        if set(streams) != set(names):
+            raise BitstreamError(f"a {frame_type}-frame has sub-streams {sorted(streams)}, expected {sorted(names)}")
+        n, m = self.intra.config.N, self.intra.config.M
+        counts = {"z": n, "y": m * 16} if frame_type == "I" else p_counts
+        _, _, zh, zw = self._latent_shape(*size, 1)
+        for name, per in counts.items():
+            rans.check_length(len(streams[name]), per * zh * zw, name)
+
+
+class ConditionalVideoCodec(VideoCodecBase):
     """Low-delay learned video codec: DCVC-style conditional P-frames on DIS motion (see the
     module docstring for the papers), I-frames by the image codec ``config.intra``.
 
@@ -151,66 +310,30 @@ class ConditionalVideoCodec(GeometricQualities, nn.Module):
 
     def __init__(self, config: VideoCodecConfig = VideoCodecConfig()) -> None:
         super().__init__()
-        from licodec.api import load
-
-        intra = load(config.intra)
-        if not config.intra_weights:
-            config = VideoCodecConfig(**{**config.to_dict(), "intra_weights": intra.weights_sha256})
-        self.config = config
-        self.codec_id = "video"
-        self.weights_sha256 = "0" * 16
-        self._intra = [intra]  # a list: the intra codec's parameters are not this module's
-        c = config
-        self.motion_analysis = _analysis(2, c.motion_N, c.motion_M)
-        self.motion_latent = HyperpriorLatentCodec(*hyper_transforms(c.motion_N, c.motion_M), z_channels=c.motion_N,
-                                                   scale_table=self._scale_table())
+        self._build_common(config)
+        c = self.config
         self.analysis = _analysis(3 + c.context, c.N, c.M)
         h_a, h_s = hyper_transforms(c.N, c.M)
         fuse = nn.Sequential(nn.Conv2d(3 * c.M, 2 * c.M, 1), nn.LeakyReLU(), nn.Conv2d(2 * c.M, 2 * c.M, 1))
         self.latent = ConditionalHyperpriorLatentCodec(h_a, h_s, fuse, z_channels=c.N, scale_table=self._scale_table())
         self.decoder = DecoderSide(c)
-        Q = c.num_qualities
-        log_gain = 0.5 * torch.log(torch.tensor([self.lambda_for_quality(q) for q in range(1, Q + 1)]) /
-                                   math.sqrt(c.lambda_min * c.lambda_max))
-        self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, c.M))
-        self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, c.M))
-        self.motion_log_gain = nn.Parameter(log_gain[:, None].repeat(1, c.motion_M))
-        self.motion_log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, c.motion_M))
+        self.log_gain = nn.Parameter(self._initial_log_gain(c.M))
+        self.log_inv_gain = nn.Parameter(-self._initial_log_gain(c.M))
         self._decoder64 = None
-
-    def _scale_table(self) -> list[float]:
-        return default_scale_table(max_scale=self.config.scale_max, levels=self.config.scale_levels)
-
-    # -- the intra codec ----------------------------------------------------------
-    @property
-    def intra(self) -> nn.Module:
-        intra = self._intra[0]
-        if intra.weights_sha256 != self.config.intra_weights:
-            raise WeightsError(f"this video codec was trained with {self.config.intra} weights "
-                               f"{self.config.intra_weights}, but the installed ones are {intra.weights_sha256}")
-        return intra
-
-    # -- rate control (quality_range, lambda_for_quality, check_quality: GeometricQualities)
-    def _gains(self, quality: Tensor, log_gain: Tensor, log_inv_gain: Tensor, dtype=None) -> tuple[Tensor, Tensor]:
-        """Gain and inverse gain ``(B, C, 1, 1)`` for qualities ``(B,)`` (:func:`interpolated_gains`)."""
-        return interpolated_gains(quality, log_gain, log_inv_gain, dtype)
 
     # -- training -----------------------------------------------------------------
     def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False) -> CodecOutput:
         """See the class docstring. ``features["prediction"]``: the reference warped by the
         decoded flow (a motion-only prediction, for warm-up losses)."""
         q = quality_tensor(quality, x.shape[0]).to(x.device)
-        mg, mig = self._gains(q, self.motion_log_gain, self.motion_log_inv_gain)
         g, ig = self._gains(q, self.log_gain, self.log_inv_gain)
-        m = self.motion_analysis(flow * FLOW_SCALE) * mg
-        m_hat, m_lik = self.motion_latent(m, coded_scales=coded_scales)
-        flow_hat = self.decoder.flow(m_hat * mig)
+        flow_hat, likelihoods = self._motion_forward(flow, q, self.decoder.flow_synthesis, coded_scales)
         context = self.decoder.context(reference, flow_hat)
         prediction = warp(reference, flow_hat)
         y = self.analysis(torch.cat([x, context], dim=1)) * g
         y_hat, y_lik = self.latent(y, self.decoder.prior(context), coded_scales=coded_scales)
         x_hat = self.decoder.frame(y_hat * ig, context, prediction)
-        likelihoods = {"y": y_lik["y"], "z": y_lik["z"], "motion_y": m_lik["y"], "motion_z": m_lik["z"]}
+        likelihoods = {"y": y_lik["y"], "z": y_lik["z"], **likelihoods}
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
         return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits,
                            features={"prediction": prediction, "flow_hat": flow_hat})
@@ -233,115 +356,42 @@ class ConditionalVideoCodec(GeometricQualities, nn.Module):
                                copy.deepcopy(self.intra.g_s).double().eval())
         return self._decoder64
 
-    def _latent_shape(self, h: int, w: int, channels: int) -> tuple:
-        hp, wp = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride
-        return (1, channels, hp // 64, wp // 64)
-
-    @staticmethod
-    def _to_uint8(x: Tensor, size: tuple[int, int]) -> Tensor:
-        """A decoded frame as the 8-bit reference: ``(1, 3, H, W)`` uint8, cropped."""
-        return crop(x, size).clamp(0, 1).mul(255).round().to(torch.uint8)
-
-    def check_frame_size(self, h: int, w: int, error=LicodecError) -> None:
-        """Frames fit one intra tile (2048 a side for hyperprior-ctx), which also bounds the decoder's
-        float64 memory; ``error`` (BitstreamError for a file's header) otherwise."""
-        tile = self.intra.config.tile
-        if h < 1 or w < 1 or (tile > 0 and (h > tile or w > tile)):
-            raise error(f"video frames of {w}x{h}: {self.codec_id} codes frames of 1 to {tile} pixels a side")
-
-    @torch.no_grad()
-    def encode_frame(self, x: Tensor, quality: float, reference: Tensor | None) -> tuple[dict, Tensor]:
-        """Code frame ``x`` ``(1, 3, H, W)`` in [0, 1]: an I-frame when ``reference`` is None,
-        else a P-frame against ``reference`` (``(1, 3, H, W)`` uint8, the previous decoded frame).
-        Returns the named sub-streams and the decoded frame (uint8, the next reference), exactly
-        what :meth:`decode_frame` rebuilds from the streams."""
-        q = self.check_quality(quality)
-        h, w = x.shape[-2:]
-        if reference is None:
-            self.check_frame_size(h, w)
-            streams = self.intra.compress_tile(x, q)
-            return streams, self.decode_frame(streams, q, None, (h, w))
-        if reference.shape != (1, 3, h, w):
-            raise LicodecError(f"reference of shape {tuple(reference.shape)} for a frame of {w}x{h}")
+    def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor) -> tuple[dict, Tensor]:
+        """A P-frame's sub-streams and its decode (float64, padded)."""
         dec, _ = self._float64()
-        qt = torch.tensor([q])
-        current = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-        flow = torch.from_numpy(estimate_flow(current, reference[0].permute(1, 2, 0).numpy(),
-                                              self.config.flow_preset))[None]
-        flow, _ = pad_to_multiple(flow, self.stride)
+        motion_streams, flow_hat = self._encode_motion(x, reference, qt, dec.flow_synthesis)
         padded_x, _ = pad_to_multiple(x.float(), self.stride)
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
-        mg, _ = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain)
-        m = self.motion_analysis(flow * FLOW_SCALE) * mg
-        motion_streams, m_hat = self.motion_latent.compress(m.contiguous())
-        _, mig = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
-        flow_hat = dec.flow(m_hat.double() * mig)
         context = dec.context(ref, flow_hat)
         g, _ = self._gains(qt, self.log_gain, self.log_inv_gain)
         y = self.analysis(torch.cat([padded_x, context.float()], dim=1)) * g
         streams, y_hat = self.latent.compress(y.contiguous(), dec.prior(context))
         _, ig = self._gains(qt, self.log_gain, self.log_inv_gain, torch.float64)
-        x_hat = dec.frame(y_hat * ig, context, warp(ref, flow_hat))
-        return ({"motion_z": motion_streams["z"], "motion_y": motion_streams["y"], **streams},
-                self._to_uint8(x_hat, (h, w)))
-
-    def compress(self, x: Tensor, quality, effort: int = 0):
-        """A single image is not a video: :class:`LicodecError` naming the video path instead."""
-        raise LicodecError(f"{self.codec_id} codes videos, not single images: licodec encode CLIP.y4m -m "
-                           f"{self.codec_id} (or licodec.video.coding.compress)")
-
-    def decompress(self, bitstream):
-        raise LicodecError(f"{self.codec_id} decodes .lic videos (licodec decode CLIP.lic), not image files")
-
-    def stream_names(self, frame_type: str) -> tuple[str, ...]:
-        return ("z", "y") if frame_type == "I" else ("motion_z", "motion_y", "z", "y")
+        return {**motion_streams, **streams}, dec.frame(y_hat * ig, context, warp(ref, flow_hat))
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
         """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes
         for a ``size`` frame (names, or lengths no rANS stream of that many symbols has)."""
-        names = self.stream_names(frame_type)
-        if set(streams) != set(names):
-            raise BitstreamError(f"a {frame_type}-frame has sub-streams {sorted(streams)}, expected {sorted(names)}")
-        h, w = size
-        if frame_type == "I":
-            n, m = self.intra.config.N, self.intra.config.M
-            counts = {"z": n, "y": m * 16}
-        else:
-            counts = {"motion_z": self.config.motion_N, "motion_y": self.config.motion_M * 16,
-                      "z": self.config.N, "y": self.config.M * 16}
-        _, _, zh, zw = self._latent_shape(h, w, 1)
-        for name, per in counts.items():
-            rans.check_length(len(streams[name]), per * zh * zw, name)
+        c = self.config
+        self._check_counts(streams, frame_type, size,
+                           {"motion_z": c.motion_N, "motion_y": c.motion_M * 16, "z": c.N, "y": c.M * 16})
 
-    @torch.no_grad()
-    def decode_frame(self, streams: dict, quality: float, reference: Tensor | None,
-                     size: tuple[int, int]) -> Tensor:
-        """Inverse of :meth:`encode_frame`: ``(1, 3, H, W)`` uint8."""
-        q = self.check_quality(quality)
-        h, w = size
-        qt = torch.tensor([q])
-        dec, intra_synthesis = self._float64()
-        if reference is None:
-            self.check_streams(streams, "I", size)
-            intra = self.intra
-            _, ig = intra._gains(qt)
-            y_hat = intra.latent.decompress(streams, intra._latent_shape(h, w))
-            return self._to_uint8(intra_synthesis(y_hat.double() * ig.double()), size)
-        self.check_streams(streams, "P", size)
-        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
-        m_hat = self.motion_latent.decompress({"z": streams["motion_z"], "y": streams["motion_y"]},
-                                              self._latent_shape(h, w, self.config.motion_N), prefix="motion_")
-        _, mig = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
-        flow_hat = dec.flow(m_hat.double() * mig)
+    def _decode_p(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> Tensor:
+        """A P-frame from its sub-streams and the padded float64 reference (float64, padded)."""
+        dec, _ = self._float64()
+        flow_hat = self._decompress_motion(streams, qt, size, dec.flow_synthesis)
         context = dec.context(ref, flow_hat)
-        y_hat = self.latent.decompress(streams, self._latent_shape(h, w, self.config.N), dec.prior(context))
+        y_hat = self.latent.decompress(streams, self._latent_shape(*size, self.config.N), dec.prior(context))
         _, ig = self._gains(qt, self.log_gain, self.log_inv_gain, torch.float64)
-        return self._to_uint8(dec.frame(y_hat * ig, context, warp(ref, flow_hat)), size)
+        return dec.frame(y_hat * ig, context, warp(ref, flow_hat))
 
 
 def frame_tensor(rgb: np.ndarray) -> Tensor:
     """``(H, W, 3)`` uint8 -> ``(1, 3, H, W)`` float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float().div(255)
+    rgb = np.ascontiguousarray(rgb)
+    if not rgb.flags.writeable:  # e.g. a frame read from a memory map; torch wants writable memory
+        rgb = rgb.copy()
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div(255)
 
 
 def frame_array(x: Tensor) -> np.ndarray:

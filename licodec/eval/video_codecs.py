@@ -6,7 +6,7 @@ with a given I-period into real bytes and decodes them back, timing both; the re
 :class:`CodedClip`. Codec specs, as typed after ``licodec eval --video ... -c``:
 
 ==========================  ====================================================================
-``video-dcvc``              a registered video codec with its shipped weights
+``video-dvc``               a registered video codec with its shipped weights (or ``video-dcvc``)
 ``LABEL=DIR``               a video codec's weights in folder DIR (``licodec export`` of a run)
 ``intra:NAME``              image codec NAME (or ``intra:LABEL=DIR``, ``intra:NAME:eN``) on every
                             frame through :mod:`licodec.api`; every frame an I-frame

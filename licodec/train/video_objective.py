@@ -212,7 +212,7 @@ class VideoObjective:
         return {}
 
     def aux_loss(self, model):
-        return model.latent.z_model.loss() + model.motion_latent.z_model.loss()
+        return sum(m.z_model.loss() for m in model.children() if hasattr(m, "z_model"))
 
     def log_record(self, current: dict) -> dict:
         def db(mse):

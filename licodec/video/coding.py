@@ -21,7 +21,7 @@ from licodec.entropy import video_container as vc
 from licodec.errors import BitstreamError, LicodecError, WeightsError
 from licodec.video.io import Frame
 
-DEFAULT_MODEL = "video-dcvc"
+DEFAULT_MODEL = "video-dvc"
 
 
 @dataclass(frozen=True)

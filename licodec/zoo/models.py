@@ -9,6 +9,7 @@ from licodec.codec.feds import FedsStudent, FedsStudentConfig, FedsTeacher, Feds
 from licodec.codec.flow import FlowDecoder, FlowDecoderConfig
 from licodec.codec.hyperprior import HyperpriorConfig, VariableRateHyperprior
 from licodec.codec.video import ConditionalVideoCodec, VideoCodecConfig
+from licodec.codec.video_residual import ResidualVideoCodec, ResidualVideoConfig
 from licodec.codec.vq import VQCodec, VQConfig
 from licodec.zoo.registry import register_model
 
@@ -50,6 +51,8 @@ _BUILTIN = [
      "generative decoder for vqgan files (HFD/CDC-style residual rectified flow), realism 0-1, quality 1-8"),
     ("video-dcvc", VideoCodecConfig, ConditionalVideoCodec,
      "low-delay video: hyperprior-ctx I-frames, DCVC-style conditional P-frames on DIS motion, quality 1-8"),
+    ("video-dvc", ResidualVideoConfig, ResidualVideoCodec,
+     "low-delay video: DVC-style residual P-frames on DIS motion, I-frames and residuals by hyperprior-ctx, quality 1-8"),
 ]
 
 for _name, _config, _codec, _description in _BUILTIN:

@@ -1,0 +1,129 @@
+"""A low-delay learned video codec with residual P-frames coded by the image codec itself.
+
+P-frames follow DVC (Lu et al. 2019, "DVC: An End-to-end Deep Video Compression Framework",
+CVPR): motion-compensated prediction, then the residual ``x - prediction`` is coded. Here the
+residual coder is the *frozen* intra codec (``config.intra``, hyperprior-ctx by default): the
+residual, offset by 1/2, is coded as an image at the frame's quality, so P-frames get the image
+codec's whole training for free and only the motion coder learns (DIS optical flow at the encoder,
+:mod:`licodec.codec.motion`, coded by a learned flow autoencoder with its own hyperprior, as in
+DVC). Training minimises ``lambda * 255^2 * MSE + bpp`` through the frozen residual coder.
+
+Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping and the
+intra codec's synthesis of I-frames and residuals) runs in float64 at coding time and references
+are rounded to 8 bits, so encoder and decoder rebuild the same references at any thread count.
+
+Shapes: frames ``(B, 3, H, W)`` RGB in [0, 1]; inside, padded to multiples of 64 (replicated edges).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
+from licodec.codec.motion import warp
+from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
+
+RESIDUAL_OFFSET = 0.5  # residuals in [-1/2, 1/2] are coded as images in [0, 1]
+
+
+@dataclass(frozen=True)
+class ResidualVideoConfig(VideoConfigBase):
+    """Sizes of :class:`ResidualVideoCodec`: those of :class:`~licodec.codec.video.VideoConfigBase`
+    (the intra codec, which here also codes the residuals, and the motion coder)."""
+
+
+class ResidualVideoCodec(VideoCodecBase):
+    """Low-delay learned video codec: DVC-style residual P-frames (see the module docstring),
+    the residual and the I-frames coded by the frozen image codec ``config.intra``.
+
+    Training: ``forward(x, quality, reference, flow)`` codes one P-frame ``x`` ``(B, 3, H, W)``
+    in [0, 1] (multiples of 64) against ``reference`` (a decoded frame, same shape) with the
+    encoder's flow ``(B, 2, H, W)`` (pixels); returns x_hat, the likelihoods of ``motion_y,
+    motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder has
+    parameters; gradients reach it through the frozen residual coder.
+    Coding: :meth:`encode_frame` / :meth:`decode_frame`, one frame given the previous decoded one.
+    """
+
+    def __init__(self, config: ResidualVideoConfig = ResidualVideoConfig()) -> None:
+        super().__init__()
+        self._build_common(config)
+        c = self.config
+        self.flow_synthesis = _synthesis(c.motion_M, c.motion_N, 2)
+        self._decoder64 = None
+        for p in self.intra.parameters():  # frozen: gradients pass through it to the motion coder
+            p.requires_grad_(False)
+
+    def grow_from(self, source: nn.Module) -> None:
+        """Start from another video codec's motion coder (e.g. a ``video-dcvc`` run's)."""
+        if not isinstance(source, VideoCodecBase):
+            raise ValueError("only another video codec's motion coder can start this one")
+        own = dict(self.named_parameters())  # parameters only: the entropy tables are rebuilt below
+        theirs = {k.replace("decoder.flow_synthesis.", "flow_synthesis."): v for k, v in source.named_parameters()}
+        shared = {k: v.detach() for k, v in theirs.items()
+                  if k in own and k.startswith(("motion_", "flow_synthesis."))}
+        if len(shared) != len([k for k in own if k.startswith(("motion_", "flow_synthesis."))]) or any(
+                own[k].shape != v.shape for k, v in shared.items()):
+            raise ValueError("the motion coders differ in size")
+        with torch.no_grad():
+            for k, v in shared.items():
+                own[k].copy_(v)
+        self.refresh()
+
+    # -- training -----------------------------------------------------------------
+    def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False) -> CodecOutput:
+        """See the class docstring. ``features["prediction"]``: the motion-compensated prediction."""
+        q = quality_tensor(quality, x.shape[0]).to(x.device)
+        flow_hat, likelihoods = self._motion_forward(flow, q, self.flow_synthesis, coded_scales)
+        prediction = warp(reference, flow_hat)
+        residual = self.intra(x - prediction + RESIDUAL_OFFSET, q)
+        likelihoods = {**residual.likelihoods, **likelihoods}
+        bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
+        x_hat = prediction + residual.x_hat - RESIDUAL_OFFSET
+        return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits,
+                           features={"prediction": prediction, "flow_hat": flow_hat})
+
+    # -- coding -------------------------------------------------------------------
+    def freeze(self) -> None:
+        self.motion_latent.freeze()
+        self._decoder64 = None
+
+    def refresh(self) -> None:
+        self.motion_latent.refresh()
+        self._decoder64 = None
+
+    def _float64(self) -> tuple[nn.Module, nn.Module]:
+        """float64 copies of the flow synthesis and of the intra codec's synthesis (cached)."""
+        if self._decoder64 is None or self.training:
+            self._decoder64 = (copy.deepcopy(self.flow_synthesis).double().eval(),
+                               copy.deepcopy(self.intra.g_s).double().eval())
+        return self._decoder64
+
+    def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor) -> tuple[dict, Tensor]:
+        """A P-frame's sub-streams and its decode (float64, padded): motion, then the residual
+        over the prediction (clamped to [-1/2, 1/2]) coded by the intra codec."""
+        flow64, intra_synthesis = self._float64()
+        motion_streams, flow_hat = self._encode_motion(x, reference, qt, flow64)
+        padded_x, _ = pad_to_multiple(x.float(), self.stride)
+        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
+        prediction = warp(ref, flow_hat)
+        residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
+        streams = self.intra.compress_tile(residual, float(qt))
+        residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis)
+        return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
+
+    def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
+        """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes for
+        a ``size`` frame (names, or lengths no rANS stream of that many symbols has)."""
+        c, i = self.config, self.intra.config
+        self._check_counts(streams, frame_type, size,
+                           {"motion_z": c.motion_N, "motion_y": c.motion_M * 16, "z": i.N, "y": i.M * 16})
+
+    def _decode_p(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> Tensor:
+        """A P-frame from its sub-streams and the padded float64 reference (float64, padded)."""
+        flow64, intra_synthesis = self._float64()
+        prediction = warp(ref, self._decompress_motion(streams, qt, size, flow64))
+        return prediction + self._intra_decode(streams, qt, size, intra_synthesis) - RESIDUAL_OFFSET
