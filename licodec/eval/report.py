@@ -89,7 +89,6 @@ def plot_curves(curves: list[Curve], keys: list[str], out: str | Path, title: st
     import matplotlib.pyplot as plt
 
     from licodec.eval.results import to_db
-    from licodec.image_io import atomic_write
 
     cols = [k for k in keys if any(c.has(k) for c in curves)]
     if not cols:
@@ -124,9 +123,19 @@ def plot_curves(curves: list[Curve], keys: list[str], out: str | Path, title: st
         ax.legend(fontsize=8)
         if title:
             ax.set_title(title)
+    return save_figure(fig, out, fmt, 120, force)
+
+
+def save_figure(fig, out: Path, fmt: str, dpi: int, force: bool) -> Path:
+    """Lay out ``fig``, write it to ``out`` atomically (refusing to overwrite unless ``force``)
+    and close it."""
+    import matplotlib.pyplot as plt
+
+    from licodec.image_io import atomic_write
+
     fig.tight_layout()
     try:
-        atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120), force=force)
+        atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi), force=force)
     finally:
         plt.close(fig)
     return out

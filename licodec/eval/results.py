@@ -13,8 +13,11 @@ is stored as a value in [0, 1] and compared in dB, ``-10 log10(1 - MS-SSIM)``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +139,19 @@ def write_json(path: str | Path, payload: dict) -> Path:
     from licodec.image_io import atomic_write
 
     return atomic_write(path, (json.dumps(payload, indent=2) + "\n").encode(), force=True)
+
+
+def write_rows(csv_path: Path, columns: list[str], rows: list[dict], append: bool = True) -> None:
+    """Write ``rows`` to ``csv_path`` (a header first if the file is new or ``append`` is False),
+    floats as ``repr`` (exact), then fsync: an interrupted run keeps every row it finished."""
+    new = not append or not csv_path.exists() or csv_path.stat().st_size == 0
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    if new:
+        writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+    with open(csv_path, "a" if append else "w") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())

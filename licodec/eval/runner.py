@@ -31,7 +31,7 @@ from licodec.errors import LicodecError
 from licodec.eval import metric_registry as registry
 from licodec.eval.codecs import EvalCodec, resolve_codec
 from licodec.eval.datasets import Dataset
-from licodec.eval.results import curve_to_dict, Curve, write_json
+from licodec.eval.results import Curve, curve_to_dict, write_json, write_rows
 
 CSV_NAME = "per_image.csv"
 BASE_COLUMNS = ["image", "codec", "version", "quality", "width", "height", "bytes", "bpp", "psnr-rgb", "psnr-y"]
@@ -125,20 +125,6 @@ def read_rows(csv_path: Path, columns: list[str]) -> list[dict]:
         raise LicodecError(f"{csv_path} holds other columns ({', '.join(reader.fieldnames)}); "
                            "use another --out folder or the same --metrics as that run")
     return list(reader)
-
-
-def _append_rows(csv_path: Path, columns: list[str], rows: list[dict]) -> None:
-    new = not csv_path.exists() or csv_path.stat().st_size == 0
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    if new:
-        writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    with open(csv_path, "a") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
 
 
 # ---------------------------------------------------------------- aggregation
@@ -239,7 +225,7 @@ def _run_units(units, metrics, weights_dir, jobs, csv_path, columns, progress) -
     try:
         if jobs == 1:
             for unit in units:
-                _append_rows(csv_path, columns, run_unit(unit, metrics, weights_dir))
+                write_rows(csv_path, columns, run_unit(unit, metrics, weights_dir))
                 bar.update(1)
             return
         threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -248,7 +234,7 @@ def _run_units(units, metrics, weights_dir, jobs, csv_path, columns, progress) -
             futures = [pool.submit(run_unit, u, metrics, weights_dir) for u in units]
             try:
                 for fut in as_completed(futures):
-                    _append_rows(csv_path, columns, fut.result())
+                    write_rows(csv_path, columns, fut.result())
                     bar.update(1)
             except BaseException:
                 for f in futures:

@@ -71,8 +71,6 @@ def plot_per_frame(rows: list[dict], clip: str, out: str | Path, target_bpp: flo
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    from licodec.image_io import atomic_write
-
     out = Path(out)
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in ("png", "pdf", "svg"):
@@ -98,9 +96,6 @@ def plot_per_frame(rows: list[dict], clip: str, out: str | Path, target_bpp: flo
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    try:
-        atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110), force=force)
-    finally:
-        plt.close(fig)
-    return out
+    from licodec.eval.report import save_figure
+
+    return save_figure(fig, out, fmt, 110, force)

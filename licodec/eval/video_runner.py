@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from licodec.errors import LicodecError
-from licodec.eval.results import Curve, curve_to_dict, write_json
+from licodec.eval.results import Curve, curve_to_dict, write_json, write_rows
 from licodec.eval.video_codecs import VideoEvalCodec, resolve_video_codec
 from licodec.eval.video_metrics import SCORE_NAMES, frame_scores
 from licodec.video.io import Frame, open_video
@@ -136,22 +135,8 @@ def read_complete_rows(csv_path: Path) -> list[dict]:
         counts[_unit_key(r)] = counts.get(_unit_key(r), 0) + 1
     complete = [r for r in rows if counts[_unit_key(r)] == int(r["frames"])]
     if len(complete) != len(rows) or (text and not text.endswith("\n")):
-        _write_rows(csv_path, complete, append=False)
+        write_rows(csv_path, COLUMNS, complete, append=False)
     return complete
-
-
-def _write_rows(csv_path: Path, rows: list[dict], append: bool = True) -> None:
-    new = not append or not csv_path.exists() or csv_path.stat().st_size == 0
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    if new:
-        writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    with open(csv_path, "a" if append else "w") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
 
 
 # ---------------------------------------------------------------- aggregation
@@ -266,7 +251,7 @@ def evaluate_video(clip_paths: list[str | Path], codec_specs: list[str], out_dir
     from tqdm import tqdm
 
     for clip, c, q in tqdm(todo, unit="point", desc="licodec eval --video", disable=not progress, leave=False):
-        _write_rows(csv_path, run_point(clip, c, versions[c.name], q, int(i_period)))
+        write_rows(csv_path, COLUMNS, run_point(clip, c, versions[c.name], q, int(i_period)))
 
     rows = read_complete_rows(csv_path)
     summaries = summarize(rows, codecs, versions, sweep, clips, int(i_period))
