@@ -281,10 +281,49 @@ def _demo(sub) -> None:
             save_image(image, stem.with_suffix(".png"), force=True)
             print(f"{q:>7g} {len(data):>8,} {8 * len(data) / (w * h):>7.4f} "
                   f"{psnr(np.asarray(image), src.rgb):>8.2f} {t2 - t1:>9.3f} {t3 - t2:>9.3f}")
+        if args.model is None:
+            _video_demo(out)
         print(f"outputs in {out}/")
         return 0
 
     p.set_defaults(run=run)
+
+
+def _video_demo(out: Path, quality: float = 4.0) -> None:
+    """The default video codec (if it has weights) on the bundled panned clip: one I-frame and
+    seven P-frames, written as ``panned-clip.lic`` and ``panned-clip.y4m``."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from licodec.eval.metrics import psnr
+    from licodec.image_io import atomic_write
+    from licodec.video import coding
+    from licodec.video.io import Frame, VideoInfo, open_writer
+    from licodec.video.samples import panned_clip
+    from licodec.zoo import get_entry
+
+    if not get_entry(coding.DEFAULT_MODEL).has_weights:
+        return
+    frames = panned_clip()
+    h, w = frames[0].shape[:2]
+    codec = coding.load_video_codec(coding.DEFAULT_MODEL)
+    stats = []
+    t0 = time.perf_counter()
+    data = b"".join(coding.compress(frames, quality, fps=25, i_period=len(frames), codec=codec, stats=stats))
+    t1 = time.perf_counter()
+    decoded = [d.rgb for d in coding.decompress(data, codec=codec)]
+    t2 = time.perf_counter()
+    atomic_write(out / "panned-clip.lic", data, force=True)
+    with open_writer(out / "panned-clip.y4m", VideoInfo(w, h, Fraction(25), len(decoded), "rgb24"),
+                     overwrite=True) as writer:
+        for rgb in decoded:
+            writer.write(Frame(rgb=rgb))
+    p_bytes = sum(s["bytes"] for s in stats[1:]) / (len(stats) - 1)
+    print(f"video: {len(frames)} frames {w}x{h} (the photo panned) with {coding.DEFAULT_MODEL} at quality "
+          f"{quality:g}: {8 * len(data) / (w * h * len(frames)):.4f} bpp (I-frame {stats[0]['bytes']:,} bytes, "
+          f"P-frames {p_bytes:,.0f} on average), PSNR {np.mean([psnr(d, f) for d, f in zip(decoded, frames)]):.2f} dB, "
+          f"encode {len(frames) / (t1 - t0):.1f} fps, decode {len(frames) / (t2 - t1):.1f} fps")
 
 
 def _train(sub) -> None:
