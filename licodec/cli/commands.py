@@ -344,6 +344,9 @@ def _train(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--log-every", type=int, default=100, help="steps between lines of RUN/log.jsonl")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    p.add_argument("--entropy-lr-mult", type=float, default=1.0, metavar="X",
+                   help="learning rate of the hyper-latents' factorized densities, X times --lr (default 1): "
+                        "a new entropy bottleneck starts wide (init scale 10) and narrows slowly at 2e-4")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop, checkpoint and export once the run's wall time reaches this (0: no limit)")
     p.add_argument("--init", default="", help="start from these weights (zoo name or weights folder), not random; "
@@ -388,7 +391,7 @@ def _train(sub) -> None:
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes", "adv_weight",
-                     "rung", "p_chain"):
+                     "rung", "p_chain", "entropy_lr_mult"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if (args.align_steps or args.channel_steps) and not args.teacher:
@@ -403,7 +406,8 @@ def _train(sub) -> None:
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
                           align_weight=args.align_weight, channel_weight=args.channel_weight,
                           adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung,
-                          prior=args.prior, video_data=args.video_data, p_chain=args.p_chain)
+                          prior=args.prior, video_data=args.video_data, p_chain=args.p_chain,
+                          entropy_lr_mult=args.entropy_lr_mult)
         if args.video_data and not Path(args.video_data).is_dir():
             raise LicodecError(f"--video-data {args.video_data}: no such folder")
         path = train(cfg, resume=not args.restart)

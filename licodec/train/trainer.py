@@ -88,6 +88,7 @@ class TrainConfig:
     prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
+    entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
     p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
 
 
@@ -133,7 +134,8 @@ def command_line(cfg: dict) -> str:
              "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight",
-             "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain"}
+             "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain",
+             "entropy_lr_mult": "--entropy-lr-mult"}
     for key, flag in flags.items():
         if key not in cfg:
             continue
@@ -281,10 +283,14 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
     noise = StepNoise(model, cfg.seed, cfg.batch, rank, world_size)
     aux_names = [n for n, _ in model.named_parameters() if n.endswith("quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n in aux_names]
-    main_params = [p for n, p in model.named_parameters() if n not in aux_names and p.requires_grad]
+    main = [(n, p) for n, p in model.named_parameters() if n not in aux_names and p.requires_grad]
+    main_params = [p for n, p in main if cfg.entropy_lr_mult == 1 or ".z_model." not in n]
     if distiller is not None:
         main_params += list(distiller.parameters())
-    opt = torch.optim.Adam(main_params, lr=cfg.lr)
+    groups = [{"params": main_params, "lr_mult": 1.0}]
+    if cfg.entropy_lr_mult != 1:  # the hyper-latents' factorized densities, at their own rate
+        groups.append({"params": [p for n, p in main if ".z_model." in n], "lr_mult": cfg.entropy_lr_mult})
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
     step, wall, saved = 0, 0.0, None
     ckpt_path = out / CHECKPOINT
@@ -353,7 +359,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
         if cfg.max_minutes > 0 and wall >= cfg.max_minutes * 60:
             break
         for g in opt.param_groups:
-            g["lr"] = learning_rate(cfg, step, wall)
+            g["lr"] = learning_rate(cfg, step, wall) * g.get("lr_mult", 1.0)
         x, quality = data.step_batch(step, cfg.batch, model.quality_range, rank, world_size)
         quality = objective.qualities(quality)
         x, quality = x.to(device).contiguous(memory_format=torch.channels_last), quality.to(device)
@@ -371,7 +377,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
         terms["loss"].backward()
         if distiller is not None and world_size > 1:
             _average_gradients(distiller.parameters(), world_size)
-        torch.nn.utils.clip_grad_norm_(main_params, cfg.clip)
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.clip)
         opt.step()
         terms.update(objective.after_step(step, x, out_, opt.param_groups[0]["lr"]))
         aux_loss = objective.aux_loss(model)
