@@ -273,3 +273,18 @@ def test_cli_encodes_a_y4m_and_decodes_frames_and_reports(trained, tmp_path, mon
     err = capsys.readouterr().err
     assert "frame 1 damaged" in err and "1 damaged frame(s) (1) concealed" in err
     assert len(list(open_video(tmp_path / "bad.y4m"))) == 5
+
+
+def test_motion_quality_offset_codes_motion_finer_and_decodes(codec):
+    """``motion_quality_offset`` runs the motion coder at a higher quality (at most 8) on both
+    sides: the decoder still rebuilds the encoder's frames."""
+    frames = clip(3)
+    finer = build(codec.codec_id, **{**SMALL[codec.codec_id], "motion_quality_offset": 3.0})  # noqa: F821
+    assert finer._motion_quality(torch.tensor([2.0, 7.0])).tolist() == [5.0, 8.0]
+    for model in (codec, finer):
+        data = encode(model, frames, quality=2.0, i_period=3)
+        reference = None
+        for i, (frame, decoded) in enumerate(zip(frames, coding.decompress(data, codec=model))):
+            _, reference = model.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 2.0,
+                                              None if i == 0 else reference)
+            assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy())

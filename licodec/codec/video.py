@@ -58,6 +58,8 @@ class VideoConfigBase(StoredConfig):
     ``lambda * 255^2 * MSE + bpp``), those of the intra codec by default.
     i_period: default distance between I-frames.
     flow_preset: DIS preset of the encoder's motion estimation (ultrafast, fast, medium).
+    motion_quality_offset: the motion coder runs at the frame's quality plus this (at most Q), so
+    that motion can be coded finer than the rest of the frame; encoder and decoder both apply it.
     """
 
     intra: str = "hyperprior-ctx"
@@ -71,6 +73,7 @@ class VideoConfigBase(StoredConfig):
     flow_preset: str = "medium"
     scale_levels: int = 512
     scale_max: float = 64.0
+    motion_quality_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.i_period < 1:
@@ -244,7 +247,7 @@ class VideoCodecBase(GeometricQualities, nn.Module):
     def _motion_forward(self, flow: Tensor, q: Tensor, flow_synthesis: nn.Module,
                         coded_scales: bool = False) -> tuple[Tensor, dict]:
         """Training: the encoder's flow ``(B, 2, H, W)`` -> decoded flow and the motion likelihoods."""
-        mg, mig = self._gains(q, self.motion_log_gain, self.motion_log_inv_gain)
+        mg, mig = self._gains(self._motion_quality(q), self.motion_log_gain, self.motion_log_inv_gain)
         m = self.motion_analysis(flow * FLOW_SCALE) * mg
         m_hat, m_lik = self.motion_latent(m, coded_scales=coded_scales)
         return flow_synthesis(m_hat * mig) / FLOW_SCALE, {"motion_y": m_lik["y"], "motion_z": m_lik["z"]}
@@ -257,13 +260,17 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         flow = torch.from_numpy(estimate_flow(current, reference[0].permute(1, 2, 0).numpy(),
                                               self.config.flow_preset))[None]
         flow, _ = pad_to_multiple(flow, self.stride)
-        mg, _ = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain)
+        mg, _ = self._gains(self._motion_quality(qt), self.motion_log_gain, self.motion_log_inv_gain)
         m = self.motion_analysis(flow * FLOW_SCALE) * mg
         streams, m_hat = self.motion_latent.compress(m.contiguous())
         return {"motion_z": streams["z"], "motion_y": streams["y"]}, self._decode_flow(m_hat, qt, flow_synthesis64)
 
+    def _motion_quality(self, q: Tensor) -> Tensor:
+        """The motion coder's quality for frame qualities ``q`` (``config.motion_quality_offset`` higher)."""
+        return (q + self.config.motion_quality_offset).clamp(max=float(self.config.num_qualities))
+
     def _decode_flow(self, m_hat: Tensor, qt: Tensor, flow_synthesis64: nn.Module) -> Tensor:
-        _, mig = self._gains(qt, self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
+        _, mig = self._gains(self._motion_quality(qt), self.motion_log_gain, self.motion_log_inv_gain, torch.float64)
         return flow_synthesis64(m_hat.double() * mig) / FLOW_SCALE
 
     def _decompress_motion(self, streams: dict, qt: Tensor, size: tuple[int, int],
