@@ -12,11 +12,16 @@ from licodec.train.trainer import TrainConfig, learning_rate
 from licodec.zoo import create_model
 
 
+def _photos(folder, rng, n: int):
+    """``n`` random 96x80 PNGs in ``folder`` (created)."""
+    folder.mkdir()
+    for i in range(n):
+        Image.fromarray(random_image(rng, 80, 96)).save(folder / f"{i}.png")
+    return folder
+
+
 def test_train_resume_export(tmp_path, rng):
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(3):
-        Image.fromarray(random_image(rng, 80, 96)).save(data / f"{i}.png")
+    data = _photos(tmp_path / "data", rng, 3)
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), "--crop", "64", "--batch", "2", "--checkpoint-every", "2"]
     assert main(args + ["--steps", "2"]) == 0
@@ -34,10 +39,7 @@ def test_train_resume_export(tmp_path, rng):
 def test_entropy_lr_mult_trains_the_hyper_densities_faster(tmp_path, rng):
     """With --entropy-lr-mult 10 the z densities form their own Adam group at 10x the lr; the
     optimizer state resumes, and the recorded command repeats the option."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(2):
-        Image.fromarray(random_image(rng, 80, 96)).save(data / f"{i}.png")
+    data = _photos(tmp_path / "data", rng, 2)
     run = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(run), "--crop", "64", "--batch", "2", "--entropy-lr-mult", "10"]
     assert main(args + ["--steps", "1"]) == 0
