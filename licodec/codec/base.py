@@ -29,9 +29,8 @@ class StoredConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-def checked_quality(quality, lo: float, hi: float, what: str = "") -> float:
-    """``quality`` as a float if it is a number in ``[lo, hi]``, else :class:`LicodecError`
-    (``what`` ends the message, e.g. `` for vqgan``)."""
+def checked_quality(quality, lo: float, hi: float) -> float:
+    """``quality`` as a float if it is a number in ``[lo, hi]``, else :class:`LicodecError`."""
     from licodec.errors import LicodecError
 
     try:
@@ -39,7 +38,7 @@ def checked_quality(quality, lo: float, hi: float, what: str = "") -> float:
     except (TypeError, ValueError):
         q = math.nan
     if math.isnan(q) or not lo <= q <= hi:
-        raise LicodecError(f"quality must be between {lo:g} and {hi:g}{what}, got {quality}")
+        raise LicodecError(f"quality must be between {lo:g} and {hi:g}, got {quality}")
     return q
 
 

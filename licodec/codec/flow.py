@@ -82,7 +82,6 @@ class FlowDecoderConfig(StoredConfig):
         return 2 ** len(self.channels)  # unshuffle by 2, then one downsampling between levels
 
 
-
 def fourier_embedding(v: Tensor, dim: int, max_period: float = 1000.0) -> Tensor:
     """Sinusoidal embedding ``(B, dim)`` of scalars ``v`` ``(B,)`` (in [0, 1] here)."""
     half = dim // 2

@@ -69,7 +69,6 @@ class HyperpriorConfig(StoredConfig):
             raise ValueError(f"context_groups {self.context_groups} do not sum to M={self.M}")
 
 
-
 def _conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 

@@ -164,6 +164,33 @@ class VideoCodecBase(GeometricQualities, nn.Module):
                                                    scale_table=self._scale_table())
         self.motion_log_gain = nn.Parameter(self._initial_log_gain(c.motion_M))
         self.motion_log_inv_gain = nn.Parameter(-self._initial_log_gain(c.motion_M))
+        self._decoder64 = None
+
+    # -- coding state: frozen entropy tables and the float64 decoder side ----------------
+    def _decoder_side(self) -> nn.Module:
+        """The module the decoder runs after entropy decoding (float64 at coding time)."""
+        raise NotImplementedError
+
+    def _entropy_layers(self) -> list[nn.Module]:
+        """The latent codecs whose entropy tables :meth:`freeze` freezes."""
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        for layer in self._entropy_layers():
+            layer.freeze()
+        self._decoder64 = None
+
+    def refresh(self) -> None:
+        for layer in self._entropy_layers():
+            layer.refresh()
+        self._decoder64 = None
+
+    def _float64(self) -> tuple[nn.Module, nn.Module]:
+        """float64 copies of the decoder side and of the intra codec's synthesis (cached)."""
+        if self._decoder64 is None or self.training:
+            self._decoder64 = (copy.deepcopy(self._decoder_side()).double().eval(),
+                               copy.deepcopy(self.intra.g_s).double().eval())
+        return self._decoder64
 
     def _initial_log_gain(self, channels: int) -> Tensor:
         """``(Q, channels)``: half the log of each quality's lambda over their geometric mean."""
@@ -326,7 +353,12 @@ class ConditionalVideoCodec(VideoCodecBase):
         self.decoder = DecoderSide(c)
         self.log_gain = nn.Parameter(self._initial_log_gain(c.M))
         self.log_inv_gain = nn.Parameter(-self._initial_log_gain(c.M))
-        self._decoder64 = None
+
+    def _decoder_side(self) -> DecoderSide:
+        return self.decoder
+
+    def _entropy_layers(self) -> list[nn.Module]:
+        return [self.motion_latent, self.latent]
 
     # -- training -----------------------------------------------------------------
     def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False) -> CodecOutput:
@@ -346,23 +378,6 @@ class ConditionalVideoCodec(VideoCodecBase):
                            features={"prediction": prediction, "flow_hat": flow_hat})
 
     # -- coding -------------------------------------------------------------------
-    def freeze(self) -> None:
-        self.motion_latent.freeze()
-        self.latent.freeze()
-        self._decoder64 = None
-
-    def refresh(self) -> None:
-        self.motion_latent.refresh()
-        self.latent.refresh()
-        self._decoder64 = None
-
-    def _float64(self) -> tuple[DecoderSide, nn.Module]:
-        """float64 copies of the decoder side and of the intra codec's synthesis (cached)."""
-        if self._decoder64 is None or self.training:
-            self._decoder64 = (copy.deepcopy(self.decoder).double().eval(),
-                               copy.deepcopy(self.intra.g_s).double().eval())
-        return self._decoder64
-
     def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor) -> tuple[dict, Tensor]:
         """A P-frame's sub-streams and its decode (float64, padded)."""
         dec, _ = self._float64()

@@ -17,7 +17,6 @@ Shapes: frames ``(B, 3, H, W)`` RGB in [0, 1]; inside, padded to multiples of 64
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -53,7 +52,6 @@ class ResidualVideoCodec(VideoCodecBase):
         self._build_common(config)
         c = self.config
         self.flow_synthesis = _synthesis(c.motion_M, c.motion_N, 2)
-        self._decoder64 = None
         for p in self.intra.parameters():  # frozen: gradients pass through it to the motion coder
             p.requires_grad_(False)
 
@@ -87,20 +85,11 @@ class ResidualVideoCodec(VideoCodecBase):
                            features={"prediction": prediction, "flow_hat": flow_hat})
 
     # -- coding -------------------------------------------------------------------
-    def freeze(self) -> None:
-        self.motion_latent.freeze()
-        self._decoder64 = None
+    def _decoder_side(self) -> nn.Module:
+        return self.flow_synthesis
 
-    def refresh(self) -> None:
-        self.motion_latent.refresh()
-        self._decoder64 = None
-
-    def _float64(self) -> tuple[nn.Module, nn.Module]:
-        """float64 copies of the flow synthesis and of the intra codec's synthesis (cached)."""
-        if self._decoder64 is None or self.training:
-            self._decoder64 = (copy.deepcopy(self.flow_synthesis).double().eval(),
-                               copy.deepcopy(self.intra.g_s).double().eval())
-        return self._decoder64
+    def _entropy_layers(self) -> list[nn.Module]:
+        return [self.motion_latent]
 
     def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor) -> tuple[dict, Tensor]:
         """A P-frame's sub-streams and its decode (float64, padded): motion, then the residual

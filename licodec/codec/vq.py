@@ -139,7 +139,6 @@ class VQConfig(StoredConfig):
             raise ValueError(f"prior_window must be a positive multiple of 4, got {self.prior_window}")
 
 
-
 # -- bit packing ----------------------------------------------------------------------------
 def packed_length(count: int, bits: int) -> int:
     """Bytes of ``count`` indices of ``bits`` bits each: ``ceil(count * bits / 8)``."""

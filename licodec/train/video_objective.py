@@ -152,12 +152,6 @@ class VideoObjective:
                     f[i] = r
         return [f.mul(255).round().div(255) for f in frames[:-1]] + [frames[-1].contiguous()]
 
-    def pairs(self, x: Tensor, step: int) -> tuple[Tensor, Tensor]:
-        """Current frames and raw previous frames ``(B, 3, crop - 64, crop - 64)`` of a step
-        (without a chain)."""
-        frames = self.sequences(x, step)
-        return frames[-1], frames[-2]
-
     @torch.no_grad()
     def decoded_reference(self, prev: Tensor, quality: Tensor) -> Tensor:
         """The intra codec's decode of ``prev`` at ``quality``, rounded to 8 bits."""
