@@ -18,8 +18,8 @@ and the last is the trained P-frame, so the model learns to code against referen
 already carry its own P-frame errors (the drift of a long I-period; DCVC-style cascaded
 training, without the gradient through the chain).
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
-first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``) ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which
-teaches the motion coder what a good prediction needs before the context takes over (DVC's
+first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
+``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
 warm-up, Lu et al. 2019). Every draw comes from a generator seeded by ``(seed, step)``.
 """
 
