@@ -107,3 +107,20 @@ def test_decoding_is_deterministic_across_runs(untrained, rng):
     b = Bitstream.from_bytes(untrained.compress(x, q).to_bytes())
     assert torch.equal(untrained.decompress(b), untrained.decompress(b))
     assert untrained.compress(x, q).to_bytes() == b.to_bytes()
+
+
+def test_exported_weights_carry_their_config(tmp_path):
+    """The config is stored in the weights file's header as well as in config.json, so the weights'
+    hash covers it: a config.json edited after export is refused, with the fields named."""
+    import json
+
+    from licodec.errors import WeightsError
+    from licodec.zoo import create_model, export_weights
+
+    out = export_weights(create_model("hyperprior-vr", pretrained=False), "hyperprior-vr", tmp_path / "w")
+    assert create_model("hyperprior-vr", weights_dir=out).config.lambda_max == 0.18
+    meta = json.loads((out / "config.json").read_text())
+    meta["config"]["lambda_max"] = 0.2
+    (out / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match=r"does not match the config its weights were exported with \(lambda_max\)"):
+        create_model("hyperprior-vr", weights_dir=out)

@@ -52,8 +52,8 @@ def clip(n=7, h=72, w=100, seed=0):
     return frames
 
 
-def encode(codec, frames, quality=3.0, i_period=3):
-    return b"".join(coding.compress(frames, quality, fps=25, i_period=i_period, codec=codec))
+def encode(codec, frames, quality=3.0, i_period=3, effort=0):
+    return b"".join(coding.compress(frames, quality, fps=25, i_period=i_period, codec=codec, effort=effort))
 
 
 def test_flow_and_warp_follow_a_known_shift():
@@ -243,7 +243,7 @@ def test_cli_encodes_a_y4m_and_decodes_frames_and_reports(trained, tmp_path, mon
     with open_writer(src, VideoInfo(64, 48, Fraction(25), None, "rgb24")) as w:
         for f in frames:
             w.write(Frame(rgb=f))
-    assert main(["encode", str(src), "-m", "video-dcvc", "-q", "3", "--i-period", "2", "-v"]) == 0
+    assert main(["encode", str(src), "-m", "video-dcvc", "-q", "3", "--i-period", "2", "--effort", "1", "-v"]) == 0
     lic = tmp_path / "clip.lic"
     assert "5 frames 64x48" in capsys.readouterr().out
     assert main(["info", str(lic)]) == 0
@@ -261,6 +261,7 @@ def test_cli_encodes_a_y4m_and_decodes_frames_and_reports(trained, tmp_path, mon
                         (["decode", str(lic), "-o", str(tmp_path / "x.y4m"), "--frames", "4:2"], "empty"),
                         (["decode", str(lic), "-o", str(tmp_path / "x.y4m"), "--frames", "9:"], "has 5 frames"),
                         (["encode", str(src), "-o", str(tmp_path / "b.lic"), "-m", "hyperprior-ctx"], "image codec"),
+                        (["encode", str(src), "-o", str(tmp_path / "b.lic"), "--bpp", "0.5"], "--bpp is for images"),
                         (["encode", str(tmp_path / "raw.yuv"), "--size", "64x48"], "no such file")]:
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
@@ -288,3 +289,41 @@ def test_motion_quality_offset_codes_motion_finer_and_decodes(codec):
             _, reference = model.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 2.0,
                                               None if i == 0 else reference)
             assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy())
+
+
+def test_effort_refines_the_intra_coded_latents_and_decodes_unchanged(codec):
+    """At effort > 0 the encoder refines the latents the intra codec codes (I-frames; residuals in
+    ``video-dvc``): other bytes, the same decoder, which still rebuilds the encoder's frames."""
+    frames = clip(3)
+    plain, refined = encode(codec, frames, quality=4.0), encode(codec, frames, quality=4.0, effort=2)
+    plain_y, refined_y = ([r.stream("y") for r in vc.VideoReader(d).records()] for d in (plain, refined))
+    assert plain_y[0] != refined_y[0]
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in frames]
+    _, reference = codec.encode_frame(x[0], 4.0, None)
+    p_plain, p_refined = (codec.encode_frame(x[1], 4.0, reference, effort=e)[0] for e in (0, 2))
+    assert p_plain["motion_y"] == p_refined["motion_y"]  # motion is not refined
+    assert (p_plain["y"] != p_refined["y"]) == (codec.codec_id == "video-dvc")  # a residual is
+    reference = None
+    for i, (frame, decoded) in enumerate(zip(frames, coding.decompress(refined, codec=codec))):
+        _, reference = codec.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 4.0,
+                                          None if i % 3 == 0 else reference, effort=2)
+        assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
+    with pytest.raises(LicodecError, match="effort must be an integer from 0 to 9"):
+        encode(codec, frames, effort=10)
+
+
+def test_intra_quality_offset_codes_i_frames_finer_and_decodes(codec):
+    """``intra_quality_offset`` codes I-frames at a higher quality (at most 8) on both sides."""
+    frames = clip(3)
+    finer = build(codec.codec_id, **{**SMALL[codec.codec_id], "intra_quality_offset": 2.0})  # noqa: F821
+    assert (finer._intra_quality(3.0), finer._intra_quality(7.0)) == (5.0, 8.0)
+    sizes = []
+    for model in (codec, finer):
+        data = encode(model, frames, quality=3.0, i_period=3)
+        sizes.append(next(vc.VideoReader(data).records()).payload_bytes)
+        reference = None
+        for i, (frame, decoded) in enumerate(zip(frames, coding.decompress(data, codec=model))):
+            _, reference = model.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 3.0,
+                                              None if i == 0 else reference)
+            assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy())
+    assert sizes[1] > sizes[0]

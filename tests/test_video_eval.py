@@ -172,6 +172,7 @@ def test_bad_input_gives_one_line_and_exit_1(tmp_path, capsys):
     run_fails(capsys, base + ["-c", "x266"], "unknown video codec 'x266'")
     run_fails(capsys, base + ["-c", "hyperprior-ctx"], "is an image codec; for an all-intra curve use intra:")
     run_fails(capsys, base + ["-c", "intra:jpeg420"], "all-intra takes a licodec image codec")
+    run_fails(capsys, base + ["-c", "x264:e2"], "':eN' takes a licodec video codec and an effort from 0 to 9")
     run_fails(capsys, base + ["-c", "x264", "-q", "x264=60"], "QP must be a whole number from 0 to 51")
     run_fails(capsys, base + ["-c", "x264", "-q", "x265=30"], "not among the codecs evaluated")
     run_fails(capsys, base + ["-c", "x264", "--i-period", "0"], "--i-period must be at least 1")
@@ -188,3 +189,15 @@ def test_bad_input_gives_one_line_and_exit_1(tmp_path, capsys):
     run_fails(capsys, ["bdrate", str(image_curve), str(image_curve), "--metric", "psnr-yuv"], "has no 'psnr-yuv'")
     run_fails(capsys, ["plot", "--per-frame", str(image_curve), "-o", str(tmp_path / "p.png")], "not a per_frame.csv")
     run_fails(capsys, ["plot", "-o", str(tmp_path / "p.png")], "give results JSON files")
+
+
+def test_a_learned_codec_at_an_effort_is_its_own_curve(small_weights):
+    from licodec.eval.video_codecs import resolve_video_codec
+
+    plain, refined = resolve_video_codec(f"small={small_weights}"), resolve_video_codec(f"small={small_weights}:e3")
+    assert (refined.name, refined.effort, refined.model) == ("small:e3", 3, plain.model)
+    assert refined.version() == plain.version() + ", effort 3"
+    clip = [Frame(rgb=f) for f in moving_clip(2)]
+    a, b = plain.code(clip, 4.0, 2, Fraction(25)), refined.code(clip, 4.0, 2, Fraction(25))
+    assert a.frame_types == b.frame_types == ["I", "P"]
+    assert not np.array_equal(a.decoded[0], b.decoded[0])  # a refined I-frame

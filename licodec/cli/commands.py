@@ -97,7 +97,8 @@ def _encode(sub) -> None:
     p.add_argument("-m", "--model", default=None, help="codec name (see `licodec models`)")
     p.add_argument("-e", "--effort", type=_effort, default=None,
                    help="0 (fastest) to 9: encode time spent refining the latents for this image "
-                        "(fewer bytes at the same quality; decoding is unchanged); default 0")
+                        "(a video: its I-frames and residuals) for fewer bytes at the same quality; "
+                        "decoding is unchanged; default 0")
     vid = p.add_argument_group("video (an input .y4m, .yuv, .mp4, .mkv, .webm, .avi, .mov, or a PNG folder with "
                                "--video): one .lic video; --size WxH gives a raw .yuv's frame size")
     vid.add_argument("--video", action="store_true", help="the input folder is one video's PNG frames (sorted by name)")
@@ -109,10 +110,11 @@ def _encode(sub) -> None:
         from licodec.cli.video_commands import encode_video, is_video_input
 
         if len(args.inputs) == 1 and is_video_input(args.inputs[0], args.video):
-            if args.bpp is not None or args.effort is not None:
-                raise LicodecError("--bpp and --effort are for images; a video takes -q")
+            if args.bpp is not None:
+                raise LicodecError("--bpp is for images; a video takes -q")
             return encode_video(args.inputs[0], args.output, 4.0 if args.quality is None else args.quality,
-                                args.model, args.i_period, args.size, args.fps, args.force, args.verbose)
+                                args.model, args.i_period, args.size, args.fps, args.force, args.verbose,
+                                effort=args.effort or 0)
         if args.video or args.fps is not None or args.i_period is not None:
             raise LicodecError("--video, --fps and --i-period go with one video input (.y4m, .yuv, .mp4, ... "
                                "or a PNG folder with --video)")

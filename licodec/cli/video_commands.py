@@ -69,7 +69,7 @@ def _atomic_output(output: Path, force: bool):
 
 
 def encode_video(source: str, output: str | None, quality: float, model: str | None, i_period: int | None,
-                 size: str | None, fps: float | None, force: bool, verbose: bool) -> int:
+                 size: str | None, fps: float | None, force: bool, verbose: bool, effort: int = 0) -> int:
     from licodec.video import coding
     from licodec.video.io import open_video
 
@@ -85,7 +85,7 @@ def encode_video(source: str, output: str | None, quality: float, model: str | N
         with f:
             for piece in coding.compress(reader, quality, fps=info.fps, i_period=i_period, codec=codec,
                                          frame_count=info.frames or 0, pix_fmt=info.source_format.split()[0],
-                                         stats=stats):
+                                         stats=stats, effort=effort):
                 f.write(piece)
         os.replace(tmp, out)
     except BaseException:

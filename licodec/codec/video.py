@@ -38,6 +38,7 @@ from licodec.codec.blocks import ResidualBlock
 from licodec.codec.hyperprior import _conv, _deconv, hyper_transforms
 from licodec.codec.latent import ConditionalHyperpriorLatentCodec, HyperpriorLatentCodec
 from licodec.codec.motion import estimate_flow, warp
+from licodec.codec.refine import check_effort
 from licodec.entropy import rans
 from licodec.entropy.models import default_scale_table
 from licodec.errors import BitstreamError, LicodecError, WeightsError
@@ -50,7 +51,7 @@ FLOW_SCALE = 0.25  # flows (pixels) enter the motion transforms times this
 class VideoConfigBase(StoredConfig):
     """What every video codec's config holds; stored beside the weights.
 
-    intra: registry name of the image codec that codes I-frames (at the same quality).
+    intra: registry name of the image codec that codes I-frames (see intra_quality_offset).
     intra_weights: the hash (16 hex digits) of the intra weights it was trained with; "" until
     built, when it becomes the installed ones'.
     motion_N, motion_M: hidden and latent channels of the flow autoencoder.
@@ -60,6 +61,8 @@ class VideoConfigBase(StoredConfig):
     flow_preset: DIS preset of the encoder's motion estimation (ultrafast, fast, medium).
     motion_quality_offset: the motion coder runs at the frame's quality plus this (at most Q), so
     that motion can be coded finer than the rest of the frame; encoder and decoder both apply it.
+    intra_quality_offset: I-frames are coded at the frame quality plus this (at most Q): every
+    P-frame of the period predicts from them, so finer I-frames pay (as x264's ``ipratio``).
     """
 
     intra: str = "hyperprior-ctx"
@@ -74,6 +77,7 @@ class VideoConfigBase(StoredConfig):
     scale_levels: int = 512
     scale_max: float = 64.0
     motion_quality_offset: float = 0.0
+    intra_quality_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.i_period < 1:
@@ -243,20 +247,26 @@ class VideoCodecBase(GeometricQualities, nn.Module):
 
     # -- frames -------------------------------------------------------------------
     @torch.no_grad()
-    def encode_frame(self, x: Tensor, quality: float, reference: Tensor | None) -> tuple[dict, Tensor]:
+    def encode_frame(self, x: Tensor, quality: float, reference: Tensor | None,
+                     effort: int = 0) -> tuple[dict, Tensor]:
         """Code frame ``x`` ``(1, 3, H, W)`` in [0, 1]: an I-frame when ``reference`` is None,
         else a P-frame against ``reference`` (``(1, 3, H, W)`` uint8, the previous decoded frame).
         Returns the named sub-streams and the decoded frame (uint8, the next reference), exactly
-        what :meth:`decode_frame` rebuilds from the streams."""
+        what :meth:`decode_frame` rebuilds from the streams.
+
+        ``effort`` (0-9, :mod:`licodec.codec.refine`): encode time spent refining the latents that
+        the intra codec codes (I-frames, and the residuals of residual P-frames) for the frame's
+        rate-distortion cost; the decoder and the file format do not change."""
         q = self.check_quality(quality)
+        effort = check_effort(effort)
         h, w = x.shape[-2:]
         if reference is None:
             self.check_frame_size(h, w)
-            streams = self.intra.compress_tile(x, q)
+            streams = self.intra.compress_tile(x, self._intra_quality(q), effort)
             return streams, self.decode_frame(streams, q, None, (h, w))
         if reference.shape != (1, 3, h, w):
             raise LicodecError(f"reference of shape {tuple(reference.shape)} for a frame of {w}x{h}")
-        streams, x_hat = self._encode_p(x, torch.tensor([q]), reference)
+        streams, x_hat = self._encode_p(x, torch.tensor([q]), reference, effort)
         return streams, self._to_uint8(x_hat, (h, w))
 
     @torch.no_grad()
@@ -266,7 +276,8 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         qt = torch.tensor([self.check_quality(quality)])
         self.check_streams(streams, "I" if reference is None else "P", size)
         if reference is None:
-            return self._to_uint8(self._intra_decode(streams, qt, size, self._float64()[1]), size)
+            qi = torch.tensor([self._intra_quality(float(qt))])
+            return self._to_uint8(self._intra_decode(streams, qi, size, self._float64()[1]), size)
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
         return self._to_uint8(self._decode_p(streams, qt, ref, size), size)
 
@@ -291,6 +302,10 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         m = self.motion_analysis(flow * FLOW_SCALE) * mg
         streams, m_hat = self.motion_latent.compress(m.contiguous())
         return {"motion_z": streams["z"], "motion_y": streams["y"]}, self._decode_flow(m_hat, qt, flow_synthesis64)
+
+    def _intra_quality(self, q: float) -> float:
+        """The I-frames' quality for frame quality ``q`` (``config.intra_quality_offset`` higher, at most Q)."""
+        return min(q + self.config.intra_quality_offset, float(self.config.num_qualities))
 
     def _motion_quality(self, q: Tensor) -> Tensor:
         """The motion coder's quality for frame qualities ``q`` (``config.motion_quality_offset`` higher)."""
@@ -378,8 +393,9 @@ class ConditionalVideoCodec(VideoCodecBase):
                            features={"prediction": prediction, "flow_hat": flow_hat})
 
     # -- coding -------------------------------------------------------------------
-    def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor) -> tuple[dict, Tensor]:
-        """A P-frame's sub-streams and its decode (float64, padded)."""
+    def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor, effort: int = 0) -> tuple[dict, Tensor]:
+        """A P-frame's sub-streams and its decode (float64, padded). ``effort`` changes nothing
+        here: the conditional latent is not refined (only I-frames are)."""
         dec, _ = self._float64()
         motion_streams, flow_hat = self._encode_motion(x, reference, qt, dec.flow_synthesis)
         padded_x, _ = pad_to_multiple(x.float(), self.stride)

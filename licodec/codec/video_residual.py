@@ -91,16 +91,17 @@ class ResidualVideoCodec(VideoCodecBase):
     def _entropy_layers(self) -> list[nn.Module]:
         return [self.motion_latent]
 
-    def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor) -> tuple[dict, Tensor]:
+    def _encode_p(self, x: Tensor, qt: Tensor, reference: Tensor, effort: int = 0) -> tuple[dict, Tensor]:
         """A P-frame's sub-streams and its decode (float64, padded): motion, then the residual
-        over the prediction (clamped to [-1/2, 1/2]) coded by the intra codec."""
+        over the prediction (clamped to [-1/2, 1/2]) coded by the intra codec, its latents
+        refined at ``effort`` > 0 (the residual's distortion is the frame's)."""
         flow64, intra_synthesis = self._float64()
         motion_streams, flow_hat = self._encode_motion(x, reference, qt, flow64)
         padded_x, _ = pad_to_multiple(x.float(), self.stride)
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
         prediction = warp(ref, flow_hat)
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
-        streams = self.intra.compress_tile(residual, float(qt))
+        streams = self.intra.compress_tile(residual, float(qt), effort)
         residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis)
         return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
 

@@ -7,6 +7,7 @@ with a given I-period into real bytes and decodes them back, timing both; the re
 
 ==========================  ====================================================================
 ``video-dvc``               a registered video codec with its shipped weights (or ``video-dcvc``)
+``video-dvc:eN``            the same encoded at effort N (0-9: refined I-frame and residual latents)
 ``LABEL=DIR``               a video codec's weights in folder DIR (``licodec export`` of a run)
 ``intra:NAME``              image codec NAME (or ``intra:LABEL=DIR``, ``intra:NAME:eN``) on every
                             frame through :mod:`licodec.api`; every frame an I-frame
@@ -79,8 +80,9 @@ class VideoEvalCodec(ABC):
 class LearnedVideoCodec(VideoEvalCodec):
     """A licodec video codec (:mod:`licodec.video.coding`): one ``.lic`` video per clip."""
 
-    def __init__(self, name: str, label: str, model: str, weights_dir: str = "") -> None:
+    def __init__(self, name: str, label: str, model: str, weights_dir: str = "", effort: int = 0) -> None:
         self.name, self.label, self.model, self.weights_dir = name, label, model, weights_dir
+        self.effort = effort
         self.qualities = DEFAULT_LEARNED_QUALITIES
         self.codec  # loads now: a missing or foreign weights folder fails before any work
 
@@ -97,7 +99,8 @@ class LearnedVideoCodec(VideoEvalCodec):
 
     def version(self) -> str:
         c = self.codec
-        return f"weights {c.weights_sha256}, intra {c.config.intra} {c.config.intra_weights}"
+        return (f"weights {c.weights_sha256}, intra {c.config.intra} {c.config.intra_weights}"
+                + (f", effort {self.effort}" if self.effort else ""))
 
     def check_quality(self, quality: float) -> None:
         self.codec.check_quality(quality)
@@ -110,7 +113,7 @@ class LearnedVideoCodec(VideoEvalCodec):
         rgbs = [np.require(f.rgb(), requirements="W") for f in frames]  # torch wants writable arrays
         t0 = time.perf_counter()
         data = b"".join(coding.compress(rgbs, quality, fps=fps, i_period=i_period, codec=codec,
-                                        frame_count=len(frames), stats=stats))
+                                        frame_count=len(frames), stats=stats, effort=self.effort))
         t1 = time.perf_counter()
         decoded = list(coding.decompress(data, codec=codec))
         t2 = time.perf_counter()
@@ -187,6 +190,18 @@ def resolve_video_codec(spec: str) -> VideoEvalCodec:
         return AnchorCodec(VIDEO_ANCHORS[spec])
     if spec.startswith("intra:"):
         return AllIntraCodec(spec[len("intra:"):])
+    from licodec.eval.codecs import _EFFORT
+
+    effort_spec = _EFFORT.match(spec)
+    if effort_spec:
+        from licodec.codec.refine import MAX_EFFORT
+
+        base = resolve_video_codec(effort_spec.group(1))
+        effort = int(effort_spec.group(2))
+        if not isinstance(base, LearnedVideoCodec) or effort > MAX_EFFORT:
+            raise LicodecError(f"{spec!r}: ':eN' takes a licodec video codec and an effort from 0 to {MAX_EFFORT}")
+        return LearnedVideoCodec(f"{base.name}:e{effort}", f"{base.label} effort {effort}", base.model,
+                                 base.weights_dir, effort)
     if "=" in spec:
         from licodec.eval.codecs import _LABEL
         from licodec.zoo.registry import read_weights_config

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from licodec.codec.refine import check_effort
 from licodec.entropy import video_container as vc
 from licodec.errors import BitstreamError, LicodecError, WeightsError
 from licodec.video.io import Frame
@@ -54,15 +55,18 @@ def load_video_codec(name: str = DEFAULT_MODEL, weights_dir=None):
 
 def compress(frames: Iterable, quality: float, fps: Fraction | float | int = 25, model: str = DEFAULT_MODEL,
              i_period: int | None = None, frame_count: int = 0, pix_fmt: str = "rgb24", codec=None,
-             stats: list | None = None) -> Iterator[bytes]:
+             stats: list | None = None, effort: int = 0) -> Iterator[bytes]:
     """Code ``frames`` (all of one size) at ``quality``; yields the ``.lic`` video's bytes.
 
     ``i_period``: an I-frame every that many frames (default: the codec's, 32).
+    ``effort``: 0 (fastest) to 9, encode time spent refining the intra-coded latents
+    (:meth:`~licodec.codec.video.VideoCodecBase.encode_frame`); decoding does not change.
     ``frame_count``: the number of frames if known (written in the header; 0: unknown).
     ``stats``: if a list, gets one dict per frame (number, type, bytes).
     """
     codec = codec or load_video_codec(model)
     q = float(np.float32(codec.check_quality(quality)))  # the header stores float32
+    effort = check_effort(effort)
     period = codec.config.i_period if i_period is None else int(i_period)
     if period < 1:
         raise LicodecError(f"the I-period must be at least 1, got {i_period}")
@@ -88,7 +92,7 @@ def compress(frames: Iterable, quality: float, fps: Fraction | float | int = 25,
             elif rgb.shape[:2] != size:
                 raise LicodecError(f"frame {number} is {rgb.shape[1]}x{rgb.shape[0]}, the video {size[1]}x{size[0]}")
             intra = number % period == 0
-            streams, reference = codec.encode_frame(frame_tensor(rgb), q, None if intra else reference)
+            streams, reference = codec.encode_frame(frame_tensor(rgb), q, None if intra else reference, effort)
             record = vc.FrameRecord("I" if intra else "P", number, streams)
             writer.write(record)
             if stats is not None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from licodec.errors import LicodecError, WeightsError
@@ -109,6 +110,7 @@ def load_weights(model: torch.nn.Module, weights_dir: Path, expected_sha256: str
     if actual != expected_sha256:
         raise WeightsError(f"weights {path} do not match their recorded SHA-256 (got {actual[:16]}…, expected {expected_sha256[:16]}…)")
     state = load_file(str(path))
+    _check_stored_config(model, path)
     for module_name, module in model.named_modules():
         if hasattr(module, "resize_table_buffers"):
             module.resize_table_buffers(state, module_name + "." if module_name else "")
@@ -119,6 +121,20 @@ def load_weights(model: torch.nn.Module, weights_dir: Path, expected_sha256: str
     if hasattr(model, "refresh"):
         model.refresh()
     return actual
+
+
+def _check_stored_config(model: torch.nn.Module, path: Path) -> None:
+    """:class:`WeightsError` if the config stored in the weights file's header (exports since
+    2026-12-02; older files have none) differs from the one ``model`` was built from."""
+    with safe_open(str(path), framework="pt") as f:
+        stored = (f.metadata() or {}).get("config")
+    if stored is None:
+        return
+    stored, given = json.loads(stored), json.loads(json.dumps(model.config.to_dict()))
+    differ = sorted(k for k in set(given) & set(stored) if stored[k] != given[k])  # fields both versions know
+    if differ:
+        raise WeightsError(f"{path.parent / CONFIG_FILE} does not match the config its weights were exported with "
+                           f"({', '.join(differ)})")
 
 
 def create_model(name: str = DEFAULT_MODEL, pretrained: bool = True, weights_dir: str | Path | None = None,
@@ -169,7 +185,9 @@ def export_weights(model: torch.nn.Module, name: str, out_dir: str | Path, train
     if half:
         state = {k: v.half() if k in params else v for k, v in state.items()}
     tmp = out / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp), metadata={"codec": name})
+    # the config rides in the file's header too, so the weights' SHA-256 covers it (a coding
+    # setting such as video-dvc's motion_quality_offset cannot change without a new hash)
+    save_file(state, str(tmp), metadata={"codec": name, "config": json.dumps(model.config.to_dict(), sort_keys=True)})
     tmp.replace(out / WEIGHTS_FILE)
     meta = {
         "codec": name,
