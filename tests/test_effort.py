@@ -56,8 +56,8 @@ def test_refinement_finds_cheaper_latents_and_is_reproducible(shipped):
     x = read_image(SAMPLE).tensor()[..., :256, :384]
     base = shipped.compress(x, 4.0)
     refined = shipped.compress(x, 4.0, effort=5)
-    # measured with the session-2 weights: 0.990 (effort 3 found nothing better: 1.000)
-    assert rd_cost(shipped, x, refined) < 0.998 * rd_cost(shipped, x, base)
+    # measured with the campaign-session-4 weights: 0.949 (effort 3: 0.963)
+    assert rd_cost(shipped, x, refined) < 0.98 * rd_cost(shipped, x, base)
     assert shipped.compress(x, 4.0, effort=5).streams == refined.streams
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from conftest import REPO, make_untrained, mutation_outcomes, random_image
 from licodec import api
@@ -310,13 +311,19 @@ def test_weights_decide_the_coding(tmp_path, rng):
     assert torch.equal(a.decompress(ba), p.decompress(bp))  # same indices, other coding
     with pytest.raises(BitstreamError):
         a.decompress(dataclasses.replace(ba, streams=bp.streams))
-    # a config.json that does not describe the tensors is refused
+    # a config.json that does not describe the tensors is refused: by the config stored in the
+    # weights' header, and for older files without one by the prior's spec and the tensor shapes
     meta = json.loads((tmp_path / "prior" / "config.json").read_text())
-    for change, match in (({"prior_heads": 4}, "index prior"), ({"prior_layers": 0}, "do not fit")):
+    headerless = tmp_path / "headerless.safetensors"
+    save_file(load_file(str(tmp_path / "prior" / "model.safetensors")), str(headerless))
+    for change, match, weights in (({"prior_heads": 4}, "exported with \\(prior_heads\\)", tmp_path / "prior" / "model.safetensors"),
+                                   ({"prior_heads": 4}, "index prior", headerless),
+                                   ({"prior_layers": 0}, "do not fit", headerless)):
         bad = tmp_path / f"bad{len(match)}"
         bad.mkdir()
-        (bad / "model.safetensors").write_bytes((tmp_path / "prior" / "model.safetensors").read_bytes())
-        (bad / "config.json").write_text(json.dumps({**meta, "config": {**meta["config"], **change}}))
+        (bad / "model.safetensors").write_bytes(weights.read_bytes())
+        sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+        (bad / "config.json").write_text(json.dumps({**meta, "sha256": sha, "config": {**meta["config"], **change}}))
         with pytest.raises(WeightsError, match=match):
             create_model("vqgan", weights_dir=bad)
 

@@ -60,9 +60,9 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
     """Refined ``(y, z)`` for the padded image ``x`` ``(1, 3, H', W')`` in [0, 1] whose top-left
     ``size`` is the real image. ``codec`` is a variable-rate hyperprior-family codec.
 
-    ``lr``: Adam's step; by default 0.07 times the spread of the unrefined ``y`` (within
-    [0.02, 0.15]): the latents' scale follows the quality's gain, and so does the best step
-    (measured on kodim05 with hyperprior-vr: 0.03 best at quality 1, 0.1 at qualities 4 and 8)."""
+    ``lr``: Adam's step; by default a factor times the spread of the unrefined ``y``, within
+    bounds, all three from the latent codec's ``refine_step``: the latents' scale follows the
+    quality's gain, and so does the best step; the measurements are beside each rule."""
     with torch.no_grad():
         gain, inv_gain = codec._gains(torch.tensor([float(quality)]))
     lam = codec.lambda_for_quality(float(quality))
@@ -78,7 +78,8 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
             z0 = codec.latent.h_a(y0)
             best = (float(_rd_cost(codec, x, y0, z0, inv_gain, lam, torch.round, size)), y0, z0)
         if lr is None:
-            lr = min(max(0.07 * float(y0.std()), 0.02), 0.15)
+            factor, low, high = codec.latent.refine_step
+            lr = min(max(factor * float(y0.std()), low), high)
         y = y0.clone().requires_grad_(True)
         z = z0.clone().requires_grad_(True)
         opt = torch.optim.Adam([y, z], lr=lr)

@@ -262,7 +262,7 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         h, w = x.shape[-2:]
         if reference is None:
             self.check_frame_size(h, w)
-            streams = self.intra.compress_tile(x, self._intra_quality(q), effort)
+            streams = self.intra.compress_tile(x, float(self._intra_quality(torch.tensor([q]))), effort)
             return streams, self.decode_frame(streams, q, None, (h, w))
         if reference.shape != (1, 3, h, w):
             raise LicodecError(f"reference of shape {tuple(reference.shape)} for a frame of {w}x{h}")
@@ -276,8 +276,7 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         qt = torch.tensor([self.check_quality(quality)])
         self.check_streams(streams, "I" if reference is None else "P", size)
         if reference is None:
-            qi = torch.tensor([self._intra_quality(float(qt))])
-            return self._to_uint8(self._intra_decode(streams, qi, size, self._float64()[1]), size)
+            return self._to_uint8(self._intra_decode(streams, self._intra_quality(qt), size, self._float64()[1]), size)
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
         return self._to_uint8(self._decode_p(streams, qt, ref, size), size)
 
@@ -303,9 +302,9 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         streams, m_hat = self.motion_latent.compress(m.contiguous())
         return {"motion_z": streams["z"], "motion_y": streams["y"]}, self._decode_flow(m_hat, qt, flow_synthesis64)
 
-    def _intra_quality(self, q: float) -> float:
-        """The I-frames' quality for frame quality ``q`` (``config.intra_quality_offset`` higher, at most Q)."""
-        return min(q + self.config.intra_quality_offset, float(self.config.num_qualities))
+    def _intra_quality(self, q: Tensor) -> Tensor:
+        """The I-frames' quality for frame qualities ``q`` (``config.intra_quality_offset`` higher, at most Q)."""
+        return (q + self.config.intra_quality_offset).clamp(max=float(self.config.num_qualities))
 
     def _motion_quality(self, q: Tensor) -> Tensor:
         """The motion coder's quality for frame qualities ``q`` (``config.motion_quality_offset`` higher)."""

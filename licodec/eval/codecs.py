@@ -82,6 +82,19 @@ _EFFORT = re.compile(r"^(.+):e(\d+)$")
 _REALISM = re.compile(r"^(.+):r([0-9.]+)$")
 
 
+def split_effort(spec: str) -> tuple[str, int] | None:
+    """``(NAME, N)`` for an eval spec ``NAME:eN`` (image or video), else None; the caller checks
+    that NAME is a licodec codec and N at most :data:`licodec.codec.refine.MAX_EFFORT`."""
+    match = _EFFORT.match(spec)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def is_valid_label(label: str) -> bool:
+    """Whether ``label`` may name a ``LABEL=DIR`` weights folder in results: 1-64 letters,
+    digits, '.', '_' or '-'."""
+    return bool(_LABEL.match(label))
+
+
 def resolve_codec(name: str) -> EvalCodec:
     """A licodec codec (``licodec models``), a classic anchor (jpeg420, jpeg444, webp, avif, avif444,
     jpeg2000), or ``LABEL=DIR``: the licodec weights in folder DIR (a ``licodec export`` output,
@@ -101,12 +114,11 @@ def resolve_codec(name: str) -> EvalCodec:
         realism = check_realism(float(realism_spec.group(2)))
         return replace(base, name=f"{base.name}:r{realism:g}", label=f"{base.label} realism {realism:g}",
                        realism=realism)
-    effort_spec = _EFFORT.match(name)
+    effort_spec = split_effort(name)
     if effort_spec:
         from licodec.codec.refine import MAX_EFFORT
 
-        base = resolve_codec(effort_spec.group(1))
-        effort = int(effort_spec.group(2))
+        base, effort = resolve_codec(effort_spec[0]), effort_spec[1]
         if base.kind != "licodec" or effort > MAX_EFFORT:
             raise LicodecError(f"{name!r}: ':eN' takes a licodec codec and an effort from 0 to {MAX_EFFORT}")
         return replace(base, name=f"{base.name}:e{effort}", label=f"{base.label} effort {effort}", effort=effort)
@@ -116,7 +128,7 @@ def resolve_codec(name: str) -> EvalCodec:
         from licodec.zoo.registry import read_weights_config
 
         label, weights_dir = name.split("=", 1)
-        if not _LABEL.match(label):
+        if not is_valid_label(label):
             raise LicodecError(f"{name!r}: the label before '=' must be 1-64 letters, digits, '.', '_' or '-'")
         if not Path(weights_dir).is_dir():
             raise LicodecError(f"{name!r}: {weights_dir} is not a weights folder")

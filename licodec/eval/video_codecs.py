@@ -190,24 +190,22 @@ def resolve_video_codec(spec: str) -> VideoEvalCodec:
         return AnchorCodec(VIDEO_ANCHORS[spec])
     if spec.startswith("intra:"):
         return AllIntraCodec(spec[len("intra:"):])
-    from licodec.eval.codecs import _EFFORT
+    from licodec.eval.codecs import is_valid_label, split_effort
 
-    effort_spec = _EFFORT.match(spec)
+    effort_spec = split_effort(spec)
     if effort_spec:
         from licodec.codec.refine import MAX_EFFORT
 
-        base = resolve_video_codec(effort_spec.group(1))
-        effort = int(effort_spec.group(2))
+        base, effort = resolve_video_codec(effort_spec[0]), effort_spec[1]
         if not isinstance(base, LearnedVideoCodec) or effort > MAX_EFFORT:
             raise LicodecError(f"{spec!r}: ':eN' takes a licodec video codec and an effort from 0 to {MAX_EFFORT}")
         return LearnedVideoCodec(f"{base.name}:e{effort}", f"{base.label} effort {effort}", base.model,
                                  base.weights_dir, effort)
     if "=" in spec:
-        from licodec.eval.codecs import _LABEL
         from licodec.zoo.registry import read_weights_config
 
         label, weights_dir = spec.split("=", 1)
-        if not _LABEL.match(label):
+        if not is_valid_label(label):
             raise LicodecError(f"{spec!r}: the label before '=' must be 1-64 letters, digits, '.', '_' or '-'")
         if not Path(weights_dir).is_dir():
             raise LicodecError(f"{spec!r}: {weights_dir} is not a weights folder")

@@ -7,8 +7,9 @@ the crop's centre ``crop - 64`` so that no replicated border enters. With ``--vi
 a share of the pairs are consecutive frames (1 or 2 apart) of the real clips under ``DIR``
 (folders of PNG frames, e.g. the Vimeo-90k septuplet samples).
 
-The previous frame is then coded by the intra codec at the pair's quality (its eval-mode
-forward, rounded to 8 bits), as a decoder would have it; the encoder's flow is DIS optical
+The previous frame is then coded by the intra codec at the pair's I-frame quality (the pair's
+quality plus ``config.intra_quality_offset``; its eval-mode forward, rounded to 8 bits), as a
+decoder would have it; the encoder's flow is DIS optical
 flow between the current frame and that decoded reference (:mod:`licodec.codec.motion`).
 
 With ``--p-chain K`` each sample is a run of ``K + 2`` frames instead (synthetic: each frame the
@@ -154,13 +155,14 @@ class VideoObjective:
 
     @torch.no_grad()
     def decoded_reference(self, prev: Tensor, quality: Tensor) -> Tensor:
-        """The intra codec's decode of ``prev`` at ``quality``, rounded to 8 bits."""
+        """The intra codec's decode of ``prev`` as an I-frame of frame quality ``quality`` (at the
+        model's intra quality, ``config.intra_quality_offset`` higher), rounded to 8 bits."""
         intra = self.model.intra
         was_training = intra.training
         intra.eval()
         try:
             with torch.autocast(prev.device.type, enabled=False):
-                x_hat = intra(prev.float(), quality).x_hat
+                x_hat = intra(prev.float(), self.model._intra_quality(quality)).x_hat
         finally:
             intra.train(was_training)
         return x_hat.clamp(0, 1).mul(255).round().div(255)

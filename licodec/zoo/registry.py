@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from licodec.errors import LicodecError, WeightsError
 
@@ -109,8 +109,10 @@ def load_weights(model: torch.nn.Module, weights_dir: Path, expected_sha256: str
     actual = sha256_file(path)
     if actual != expected_sha256:
         raise WeightsError(f"weights {path} do not match their recorded SHA-256 (got {actual[:16]}…, expected {expected_sha256[:16]}…)")
-    state = load_file(str(path))
-    _check_stored_config(model, path)
+    with safe_open(str(path), framework="pt") as f:
+        stored_config = (f.metadata() or {}).get("config")
+        state = {key: f.get_tensor(key) for key in f.keys()}
+    _check_stored_config(model, path, stored_config)
     for module_name, module in model.named_modules():
         if hasattr(module, "resize_table_buffers"):
             module.resize_table_buffers(state, module_name + "." if module_name else "")
@@ -123,11 +125,9 @@ def load_weights(model: torch.nn.Module, weights_dir: Path, expected_sha256: str
     return actual
 
 
-def _check_stored_config(model: torch.nn.Module, path: Path) -> None:
-    """:class:`WeightsError` if the config stored in the weights file's header (exports since
-    2026-12-02; older files have none) differs from the one ``model`` was built from."""
-    with safe_open(str(path), framework="pt") as f:
-        stored = (f.metadata() or {}).get("config")
+def _check_stored_config(model: torch.nn.Module, path: Path, stored: str | None) -> None:
+    """:class:`WeightsError` if ``stored``, the config JSON in the weights file's header (exports
+    since 2026-12-02; older files have none), differs from the one ``model`` was built from."""
     if stored is None:
         return
     stored, given = json.loads(stored), json.loads(json.dumps(model.config.to_dict()))
