@@ -340,6 +340,9 @@ def _train(sub) -> None:
                    help="images per step and process: under torchrun with N processes a step sees N x BATCH images")
     p.add_argument("--crop", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--bf16", dest="bf16", action="store_true", default=None,
+                   help="bf16 autocast (default: on where the CPU computes bf16 natively, AVX-512 BF16 or "
+                        "AMX; elsewhere fp32, which is several times faster there)")
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="train in fp32")
     p.add_argument("--compile", action="store_true", help="torch.compile the training forward (inductor)")
     p.add_argument("--seed", type=int, default=0)
@@ -385,7 +388,7 @@ def _train(sub) -> None:
                           "with --init and K = 1 or 2")
 
     def run(args) -> int:
-        from licodec.train.trainer import TrainConfig, train
+        from licodec.train.trainer import TrainConfig, native_bf16, train
         from licodec.zoo import get_entry
 
         get_entry(args.model)
@@ -401,7 +404,8 @@ def _train(sub) -> None:
         if args.teacher and not Path(args.teacher).is_dir():
             get_entry(args.teacher)  # an unknown name fails here, before any data is read
         cfg = TrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps, batch=args.batch,
-                          crop=args.crop, lr=args.lr, bf16=args.bf16, seed=args.seed,
+                          crop=args.crop, lr=args.lr,
+                          bf16=native_bf16() if args.bf16 is None else args.bf16, seed=args.seed,
                           checkpoint_every=args.checkpoint_every, log_every=args.log_every, init=args.init,
                           max_minutes=args.max_minutes, compile=args.compile,
                           teacher=args.teacher,

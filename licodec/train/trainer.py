@@ -1,4 +1,4 @@
-"""Rate-distortion training for variable-rate codecs: resumable, bf16 where it helps.
+"""Rate-distortion training for variable-rate codecs: resumable, bf16 where the CPU has it natively.
 
 Loss per image: ``lambda(q) * 255^2 * MSE + bpp`` with a quality ``q`` drawn uniformly
 from the codec's continuous range for every image of every batch, so one run trains
@@ -90,6 +90,16 @@ class TrainConfig:
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
     p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
+
+
+def native_bf16() -> bool:
+    """True where this CPU computes bf16 natively (oneDNN's check: AVX-512 BF16 or AMX).
+
+    Elsewhere autocast emulates it: on a 2-core AVX2 AMD EPYC, a 1024^2 bf16 matmul ran at
+    0.86 GFLOP/s against 70 in fp32, and a ``vqgan-flow`` training step took 10 s against
+    1.3 s in fp32, so ``licodec train`` trains in fp32 there unless ``--bf16`` is given.
+    """
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
