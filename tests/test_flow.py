@@ -224,3 +224,14 @@ def test_eval_runs_a_realism_sweep(trained, tmp_path):
     assert r0["bpp"] == base["bpp"] == r1["bpp"]
     assert r0["psnr-rgb"] == pytest.approx(base["psnr-rgb"])
     assert r1["psnr-rgb"] != pytest.approx(base["psnr-rgb"])
+
+
+def test_realism_scales_one_generated_residual(flow, photo):
+    """Realism R adds R times the full sample's residual to the base decode (same noise, same path)."""
+    b = flow.compress(photo, 1.0)
+    base = flow.decompress(b, realism=0.0)
+    full = flow.decompress(b, realism=1.0, steps=2)
+    half = flow.decompress(b, realism=0.5, steps=2)
+    inside = (full > 0) & (full < 1)  # where clamping did not cut the full sample's residual
+    assert inside.float().mean() > 0.5
+    assert torch.allclose(half[inside], (base + 0.5 * (full - base))[inside], atol=1e-5)

@@ -95,12 +95,13 @@ def test_time_budget_stops_checkpoints_and_exports_a_context_model(tmp_path, rng
                                                      (False, ["--bf16"], True), (True, ["--no-bf16"], False)])
 def test_bf16_follows_the_cpu_unless_asked(tmp_path, rng, monkeypatch, native, flags, expected):
     """Without a flag, bf16 autocast is on only where the CPU computes bf16 natively."""
+    import licodec.cpu
     import licodec.train.trainer as trainer
 
     data = tmp_path / "data"
     data.mkdir()
     Image.fromarray(random_image(rng, 64, 64)).save(data / "0.png")
-    monkeypatch.setattr(trainer, "native_bf16", lambda: native)
+    monkeypatch.setattr(licodec.cpu, "native_bf16", lambda: native)
     seen = {}
     monkeypatch.setattr(trainer, "train", lambda cfg, resume=True: seen.setdefault("bf16", cfg.bf16))
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *flags]) == 0

@@ -388,7 +388,8 @@ def _train(sub) -> None:
                           "with --init and K = 1 or 2")
 
     def run(args) -> int:
-        from licodec.train.trainer import TrainConfig, native_bf16, train
+        from licodec.cpu import native_bf16
+        from licodec.train.trainer import TrainConfig, train
         from licodec.zoo import get_entry
 
         get_entry(args.model)

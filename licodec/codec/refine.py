@@ -22,6 +22,8 @@ import math
 import torch
 from torch import Tensor
 
+from licodec.cpu import native_bf16
+
 # iterations of each effort level 0..9 (0: a single analysis pass, no refinement)
 EFFORT_ITERATIONS = (0, 5, 10, 20, 30, 50, 75, 100, 150, 200)
 MAX_EFFORT = len(EFFORT_ITERATIONS) - 1
@@ -87,9 +89,9 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
         noise = torch.Generator().manual_seed(0)  # the same image gives the same file, run after run
         for it in range(iterations):
             tau = 0.5 * math.exp(-decay * it)
-            # the descent runs in bfloat16 (about 2.5x faster here); the checks below, which pick
-            # the latents that are coded, in float32
-            with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            # the descent runs in bfloat16 where the CPU has it natively (about 2.5x faster on
+            # AMX); the checks below, which pick the latents that are coded, in float32
+            with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
                 loss = _rd_cost(codec, x, y, z, inv_gain, lam, lambda r: sga_round(r, tau, noise), size)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -92,16 +92,6 @@ class TrainConfig:
     p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
 
 
-def native_bf16() -> bool:
-    """True where this CPU computes bf16 natively (oneDNN's check: AVX-512 BF16 or AMX).
-
-    Elsewhere autocast emulates it: on a 2-core AVX2 AMD EPYC, a 1024^2 bf16 matmul ran at
-    0.86 GFLOP/s against 70 in fp32, and a ``vqgan-flow`` training step took 10 s against
-    1.3 s in fp32, so ``licodec train`` trains in fp32 there unless ``--bf16`` is given.
-    """
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
     """Linear warm-up over ``cfg.warmup`` steps, then constant, then a cosine decay to 5% over
     the last ``1 - decay_from`` of the run. The run's progress is its share of ``cfg.steps`` or,
