@@ -113,8 +113,10 @@ def test_stream_decoder_counts_symbols():
 
 def test_grown_from_the_shipped_hyperprior_codes_identically():
     """Grown into more latent channels and a context model, the codec starts out computing
-    exactly what the hyperprior computes: same reconstruction, same size (the symbols are
-    the same, coded in another order, plus the added channels' zeros)."""
+    what the hyperprior computes: same reconstruction, same size (the symbols are the same,
+    coded in another order, plus the added channels' zeros). Same up to float rounding: the
+    synthesis sums over the added (zero) channels too, and on an AVX2 CPU oneDNN's kernels for
+    the wider convolution accumulate in another order (bit-exact on AVX-512/AMX)."""
     import licodec
     from licodec.zoo import create_model
 
@@ -126,12 +128,12 @@ def test_grown_from_the_shipped_hyperprior_codes_identically():
     x = read_image(SAMPLE).tensor()[..., :128, :192]
     with torch.no_grad():
         a, b = core(x, 5.0), grown(x, 5.0)
-    assert torch.equal(a.x_hat, b.x_hat)
+    torch.testing.assert_close(b.x_hat, a.x_hat, rtol=0, atol=1e-5)
     assert float(b.bits) == pytest.approx(float(a.bits), rel=1e-5)
     ca, cb = core.compress(x, 5.0), grown.compress(x, 5.0)
     assert ca.streams["z"] == cb.streams["z"]
     assert abs(len(cb.streams["y"]) - len(ca.streams["y"])) <= 4
-    assert torch.equal(grown.decompress(cb), core.decompress(ca))
+    torch.testing.assert_close(grown.decompress(cb), core.decompress(ca), rtol=0, atol=1e-5)
 
 
 _HASH_BYTES = """
