@@ -388,7 +388,6 @@ def _train(sub) -> None:
                           "with --init and K = 1 or 2")
 
     def run(args) -> int:
-        from licodec.cpu import native_bf16
         from licodec.train.trainer import TrainConfig, train
         from licodec.zoo import get_entry
 
@@ -405,8 +404,8 @@ def _train(sub) -> None:
         if args.teacher and not Path(args.teacher).is_dir():
             get_entry(args.teacher)  # an unknown name fails here, before any data is read
         cfg = TrainConfig(data=args.data, out=args.out, model=args.model, steps=args.steps, batch=args.batch,
-                          crop=args.crop, lr=args.lr,
-                          bf16=native_bf16() if args.bf16 is None else args.bf16, seed=args.seed,
+                          crop=args.crop, lr=args.lr, seed=args.seed,
+                          **({} if args.bf16 is None else {"bf16": args.bf16}),
                           checkpoint_every=args.checkpoint_every, log_every=args.log_every, init=args.init,
                           max_minutes=args.max_minutes, compile=args.compile,
                           teacher=args.teacher,

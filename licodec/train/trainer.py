@@ -35,7 +35,7 @@ import math
 import os
 import shlex
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from licodec import cpu
 from licodec.entropy.models import EntropyBottleneck, GaussianConditional, load_trainable_state
 from licodec.errors import LicodecError
 from licodec.train.data import RandomCrops
@@ -68,7 +69,7 @@ class TrainConfig:
     warmup: int = 500
     decay_from: float = 0.7  # cosine decay to 5% of lr over the last 30% of steps
     clip: float = 1.0
-    bf16: bool = True
+    bf16: bool = field(default_factory=lambda: cpu.native_bf16())  # bf16 autocast where the CPU has it natively
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 100
