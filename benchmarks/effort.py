@@ -12,7 +12,6 @@ per-image rows stay in ``--out`` (resumable). Writes ``benchmarks/results/effort
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path

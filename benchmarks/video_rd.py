@@ -131,7 +131,7 @@ def main() -> None:
             points = " ".join(f"{b:.4f}/{p:.2f}" for b, p in zip(curve.bpp, curve.results[KEY]))
             print(f"{name} {codec}: bpp/PSNR-YUV {points}")
             if codec in drops:
-                print(f"  drift (first - last P-frame PSNR-YUV, dB, worst period; raw/vs all-intra): "
+                print("  drift (first - last P-frame PSNR-YUV, dB, worst period; raw/vs all-intra): "
                       + " ".join(f"q{q}:{d['raw']:+.2f}/{d.get('vs_intra', float('nan')):+.2f}"
                                  for q, d in drops[codec].items()))
             print(f"  encode/decode fps: {speed[codec]['encode_fps']} / {speed[codec]['decode_fps']}")

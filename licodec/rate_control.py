@@ -59,7 +59,7 @@ class TargetResult:
     def describe(self, pixels: int) -> str:
         bpp = 8 * self.size / pixels
         where = (f"within {TOLERANCE:.0%} of" if self.landed
-                 else f"the nearest size this model reaches for this image to")
+                 else "the nearest size this model reaches for this image to")
         return (f"quality {self.quality:.3f}: {self.size:,} bytes ({bpp:.4f} bpp), {self.error:+.1%}, "
                 f"{where} the target {self.target:,} bytes ({8 * self.target / pixels:.4f} bpp); {self.trials} encodes")
 
