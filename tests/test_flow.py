@@ -191,6 +191,23 @@ def test_flow_training_refuses_codebook_options(trained):
                  str(trained["run"].parent / "bad"), "--steps", "1", "--adv-start", "0"]) != 0
 
 
+def test_adversarial_fine_tuning_trains_the_discriminator_and_resumes(trained):
+    from licodec.cli.main import main
+
+    run = trained["run"].parent / "adv"
+    common = ["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch", "2",
+              "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
+              "--adv-start", "1", "--adv-weight", "0.5"]
+    assert main(common + ["--steps", "2"]) == 0
+    assert main(common + ["--steps", "3"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert "d_loss" not in log[0] and all(np.isfinite(r[k]) for r in log[1:] for k in ("d_loss", "g_adv", "adv_lambda"))
+    d_opt = torch.load(run / "checkpoint.pt", weights_only=False)["objective"]["d_opt"]
+    assert {int(s["step"]) for s in d_opt["state"].values()} == {2}  # steps 1 and 2: resumed, not restarted
+    export = create_model("hyperprior-vr-flow", weights_dir=run / "export")
+    assert not any("disc" in k for k in export.state_dict())  # training state only
+
+
 def test_cli_decodes_a_file_with_realism(trained, tmp_path, monkeypatch):
     from licodec.cli.main import main
     from licodec.zoo import registry

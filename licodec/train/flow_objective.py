@@ -13,6 +13,14 @@ are drawn from a generator seeded by ``(seed, step)``, so a resumed run draws wh
 Logged: ``mse`` is the one-step reconstruction's (``x_b + r_hat / s`` with
 ``r_hat = x_t - t * v``), so the progress bar's PSNR shows what the flow has learnt; ``base_mse``
 is the base decode's.
+
+Adversarial fine-tuning (``--adv-start S``, from step ``S`` on): the flow-matching regression
+pulls each step's prediction ``r_hat`` towards the mean residual given ``x_t``, which a sampler
+with few steps turns into smooth detail. As in Adversarial Diffusion Distillation (Sauer et al.
+2023), the one-step reconstruction ``x_b + r_hat / s`` of the same forward pass also meets a
+PatchGAN (:mod:`licodec.train.discriminator`, hinge losses) against the real crop, weighted by
+VQGAN's adaptive weight (gradient norms at the U-Net's last convolution) times ``adv_weight``;
+the flow-matching loss stays as the regulariser. The discriminator is training state only.
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from torch import Tensor
 
 from licodec.codec.base import CodecOutput
 from licodec.errors import LicodecError
+from licodec.train.discriminator import PatchDiscriminator, adaptive_weight, hinge_d_loss, hinge_g_loss
+
+LOGGED = ("g_adv", "adv_lambda", "d_loss", "d_real", "d_fake")
 
 
 class FlowObjective:
@@ -32,14 +43,23 @@ class FlowObjective:
     supports_ddp = False  # the base decode and the draws are per process; one process is enough here
 
     def __init__(self, model, cfg, device: torch.device) -> None:
-        if cfg.rung or cfg.adv_start >= 0 or cfg.prior or cfg.teacher:
-            raise LicodecError(f"{cfg.model!r} trains with the flow-matching loss alone: no --rung, --adv-start, "
+        if cfg.rung or cfg.prior or cfg.teacher:
+            raise LicodecError(f"{cfg.model!r} trains with the flow-matching loss (and --adv-start): no --rung, "
                                "--prior or --teacher")
+        if cfg.adv_start >= 0 and not cfg.init:
+            raise LicodecError("--adv-start fine-tunes a trained flow: give its weights with --init")
         stride = model.base.stride if hasattr(model.base, "stride") else 1
         if cfg.crop % max(stride, model.stride):
             raise LicodecError(f"--crop must be a multiple of {max(stride, model.stride)} for {cfg.model!r}")
         self.cfg, self.model = cfg, model
         self.scale = model.config.residual_scale
+        self.adv_start, self.adv_weight = cfg.adv_start, cfg.adv_weight
+        self.disc = PatchDiscriminator().to(device)
+        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+        self._fake = None
+
+    def adversarial(self, step: int) -> bool:
+        return 0 <= self.adv_start <= step
 
     def qualities(self, quality: Tensor) -> Tensor:
         """Uniform in the decoder's quality range; for a base with integer qualities only (one
@@ -71,25 +91,53 @@ class FlowObjective:
             v = model.velocity(x_t, x_b, t, quality)
         v = v.float()
         loss = (v - (eps - r)).square().mean()
-        with torch.no_grad():
+        terms = {}
+        if self.adversarial(step):
             x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
+            self.disc.requires_grad_(False)
+            g_adv = hinge_g_loss(self.disc(x_one))
+            lam = adaptive_weight(loss, g_adv, model.unet.head.weight)
+            terms = {"fm": loss.detach(), "g_adv": g_adv.detach(), "adv_lambda": lam}
+            loss = loss + self.adv_weight * lam * g_adv
+            self._fake = x_one.detach()
+            x_one = x_one.detach()
+        else:
+            with torch.no_grad():
+                x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
+        with torch.no_grad():
             mse = (255 * (x_one - x)).square().mean()
             base_mse = (255 * (x_b - x)).square().mean()
         bpp = out.bits.mean() / (x.shape[-2] * x.shape[-1])
-        return {"loss": loss, "bpp": bpp, "mse": mse, "base_mse": base_mse}
+        return {"loss": loss, "bpp": bpp, "mse": mse, "base_mse": base_mse, **terms}
 
     def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
-        return {}
+        """The discriminator's step (real ``x``, fake: this step's one-step reconstructions)."""
+        if not self.adversarial(step) or self._fake is None:
+            return {}
+        for g in self.d_opt.param_groups:
+            g["lr"] = lr
+        self.disc.requires_grad_(True)
+        real, fake = self.disc(x.float()), self.disc(self._fake)
+        d_loss = hinge_d_loss(real, fake)
+        self.d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.d_opt.step()
+        self._fake = None
+        return {"d_loss": d_loss.detach(), "d_real": real.detach().mean(), "d_fake": fake.detach().mean()}
 
     def aux_loss(self, model):
         return None
 
     def log_record(self, current: dict) -> dict:
-        return {"base_psnr": float(10 * np.log10(255**2 / max(current["base_mse"], 1e-9)))}
+        extra = {k: current[k] for k in ("fm", *LOGGED) if k in current}
+        return {"base_psnr": float(10 * np.log10(255**2 / max(current["base_mse"], 1e-9))), **extra}
 
     def state_dict(self) -> dict:
-        return {"flow": True}
+        return {"flow": True, "disc": self.disc.state_dict(), "d_opt": self.d_opt.state_dict()}
 
     def load_state_dict(self, state: dict | None) -> None:
         if state is not None and not state.get("flow"):
             raise LicodecError("the checkpoint does not train a generative decoder; use --restart or another --out")
+        if state is not None and "disc" in state:
+            self.disc.load_state_dict(state["disc"])
+            self.d_opt.load_state_dict(state["d_opt"])
