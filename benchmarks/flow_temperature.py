@@ -1,14 +1,15 @@
 """Choose a generative decoder's sampling temperature on training images (never on test sets).
 
     python benchmarks/flow_temperature.py [--weights vqgan-flow|DIR] [--images 8]
-        [--qualities 2 4 6 8] [--temperatures 0.6 0.7 0.8 0.9 1.0] [--set-config]
+        [--qualities 2 4 6 8] [--temperatures 0.6 0.7 0.8 0.9 1.0] [--set-config] [--out JSON]
 
 For the first ``--images`` photos of ``../shared/data/train`` (sorted by name) at each base
 quality, the base decode and the full sample (realism 1, default steps) at each temperature:
 PSNR and SWD (x1e3) against the original. The chosen temperature is the one with the lowest
 mean SWD whose PSNR cost against the base decode stays within the issue's 2 dB at every
-quality. Writes ``benchmarks/results/flow/temperature.json``; ``--set-config`` writes the choice
-into the weights folder's config.json (the weights file, and its hash, are unchanged).
+quality. Writes ``benchmarks/results/flow/temperature.json`` (or ``--out``, so that candidate
+weights are compared without replacing the shipped weights' record); ``--set-config`` writes the
+choice into the weights folder's config.json (the weights file, and its hash, are unchanged).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> int:
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9, 1.0])
     parser.add_argument("--set-config", action="store_true", help="write the chosen temperature into the "
                         "weights folder's config.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "flow" / "temperature.json")
     args = parser.parse_args()
     folder = Path(args.weights) if Path(args.weights).is_dir() else None
     model = api.load(read_weights_config(folder)["codec"], folder) if folder else api.load(args.weights)
@@ -87,7 +89,7 @@ def main() -> int:
     allowed = [t for t in table if table[t]["max_psnr_cost_db"] <= PSNR_COST]
     chosen = max(allowed, key=lambda t: table[t]["mean_swd_gain"]) if allowed else min(table, key=float)
     print(f"chosen temperature: {chosen}")
-    write_json(RESULTS / "flow" / "temperature.json",
+    write_json(args.out,
                {"benchmark": "flow_temperature", "weights": args.weights, "weights_sha256": model.weights_sha256,
                 "images": [p.name for p in paths], "qualities": args.qualities, "chosen": float(chosen),
                 "rule": f"lowest mean SWD with PSNR cost <= {PSNR_COST} dB at every quality",

@@ -368,7 +368,8 @@ def _train(sub) -> None:
                              "first a base run (top rung K=1024), then one run per rung: "
                              "--init BASE/export --rung K fine-tunes rung K's codebook and 1x1 convolutions "
                              "(the ladder is made from the base codebook by k-means first), all else frozen")
-    v.add_argument("--adv-start", type=int, default=-1, help="step from which the adversarial loss is on (-1: never)")
+    v.add_argument("--adv-start", type=int, default=-1, help="step from which the adversarial loss is on (-1: never); also for "
+                   "generative decoders (vqgan-flow), fine-tuning trained weights given with --init")
     v.add_argument("--adv-weight", type=float, default=0.5, help="adversarial weight (times VQGAN's adaptive weight)")
     v.add_argument("--rung", type=int, default=0, help="codebook size K of the rung to fine-tune (0: base training)")
     v.add_argument("--prior", action="store_true",
