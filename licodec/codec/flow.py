@@ -10,7 +10,9 @@ Conditional Diffusion Models"), trained from scratch here with a rectified-flow 
 
 Training (``licodec.train.flow_objective``): with the residual scaled by ``residual_scale``,
 ``x_t = (1 - t) * r + t * eps``, ``eps ~ N(0, I)``, ``t`` logit-normal; the network predicts the
-velocity ``v = eps - r``.
+velocity ``v = eps - r``. An optional adversarial fine-tune (after Sauer et al. 2023, "Adversarial
+Diffusion Distillation") adds a PatchGAN on the one-step reconstructions, so that a few Euler
+steps give sharp detail rather than the mean residual.
 
 Decoding at realism ``R`` in [0, 1] with ``S`` steps: the full path is integrated with ``S`` Euler
 steps from ``x_1 = T * eps`` (``T`` the config's sampling temperature; 1: the learnt distribution,
