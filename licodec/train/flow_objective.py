@@ -92,18 +92,15 @@ class FlowObjective:
         v = v.float()
         loss = (v - (eps - r)).square().mean()
         terms = {}
-        if self.adversarial(step):
+        with torch.set_grad_enabled(self.adversarial(step)):
             x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
+        if self.adversarial(step):
             self.disc.requires_grad_(False)
             g_adv = hinge_g_loss(self.disc(x_one))
             lam = adaptive_weight(loss, g_adv, model.unet.head.weight)
             terms = {"fm": loss.detach(), "g_adv": g_adv.detach(), "adv_lambda": lam}
             loss = loss + self.adv_weight * lam * g_adv
-            self._fake = x_one.detach()
-            x_one = x_one.detach()
-        else:
-            with torch.no_grad():
-                x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
+            self._fake = x_one = x_one.detach()
         with torch.no_grad():
             mse = (255 * (x_one - x)).square().mean()
             base_mse = (255 * (x_b - x)).square().mean()
