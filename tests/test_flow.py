@@ -206,6 +206,37 @@ def test_adversarial_fine_tuning_trains_the_discriminator_and_resumes(trained):
     assert {int(s["step"]) for s in d_opt["state"].values()} == {2}  # steps 1 and 2: resumed, not restarted
     export = create_model("hyperprior-vr-flow", weights_dir=run / "export")
     assert not any("disc" in k for k in export.state_dict())  # training state only
+    plain = torch.load(trained["run"] / "checkpoint.pt", weights_only=False)["objective"]
+    assert "disc" not in plain  # no discriminator in a run without --adv-start
+
+
+def test_adversarial_loss_on_the_decoders_own_sample(trained):
+    from licodec.cli.main import main
+
+    run = trained["run"].parent / "adv-sample"
+    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch",
+                 "2", "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
+                 "--adv-start", "0", "--adv-on-sample", "--steps", "2"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r[k]) for r in log for k in ("sample_psnr", "d_loss", "g_adv"))
+    assert "--adv-on-sample" in json.loads((run / "export" / "config.json").read_text())["training"]["command"]
+
+
+def test_integrate_with_grad_last_matches_the_sampler_and_differentiates_only_the_last_step(trained):
+    model = create_model("hyperprior-vr-flow", weights_dir=trained["run"] / "export")
+    x_b = torch.rand(1, 3, 32, 32)
+    q = torch.full((1,), 2.0)
+    x1 = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = model.integrate(x1, x_b, q, 3)
+    calls = []
+    handle = model.unet.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
+    try:
+        last = model.integrate(x1, x_b, q, 3, grad_last=True)
+    finally:
+        handle.remove()
+    assert calls == [False, False, True]
+    assert torch.allclose(last, plain, atol=1e-6)
 
 
 def test_cli_decodes_a_file_with_realism(trained, tmp_path, monkeypatch):

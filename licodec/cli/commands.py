@@ -371,6 +371,9 @@ def _train(sub) -> None:
     v.add_argument("--adv-start", type=int, default=-1, help="step from which the adversarial loss is on (-1: never); also for "
                    "generative decoders (vqgan-flow), fine-tuning trained weights given with --init")
     v.add_argument("--adv-weight", type=float, default=0.5, help="adversarial weight (times VQGAN's adaptive weight)")
+    v.add_argument("--adv-on-sample", action="store_true",
+                   help="generative decoders: the adversarial loss judges the decoder's own full sample (its "
+                        "temperature and Euler steps, gradient through the last step) instead of one-step predictions")
     v.add_argument("--rung", type=int, default=0, help="codebook size K of the rung to fine-tune (0: base training)")
     v.add_argument("--prior", action="store_true",
                    help="train only the learned index prior (a masked transformer that rANS-codes the indices) "
@@ -400,6 +403,8 @@ def _train(sub) -> None:
                      "rung", "p_chain", "entropy_lr_mult"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
+        if args.adv_on_sample and getattr(get_entry(args.model).config_cls, "base", None) is None:
+            raise LicodecError(f"--adv-on-sample is for generative decoders (vqgan-flow), not {args.model!r}")
         if (args.align_steps or args.channel_steps) and not args.teacher:
             raise LicodecError("--align-steps/--channel-steps need a --teacher")
         if args.teacher and not Path(args.teacher).is_dir():
@@ -412,7 +417,8 @@ def _train(sub) -> None:
                           teacher=args.teacher,
                           align_steps=args.align_steps, channel_steps=args.channel_steps,
                           align_weight=args.align_weight, channel_weight=args.channel_weight,
-                          adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight, rung=args.rung,
+                          adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight,
+                          adv_on_sample=args.adv_on_sample, rung=args.rung,
                           prior=args.prior, video_data=args.video_data, p_chain=args.p_chain,
                           entropy_lr_mult=args.entropy_lr_mult)
         if args.video_data and not Path(args.video_data).is_dir():

@@ -262,12 +262,21 @@ class FlowDecoder(nn.Module):
         padded, size = pad_to_multiple(x_b, self.stride)
         q = quality_tensor(quality, x_b.shape[0]).to(x_b.device)
         eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
-        x = self.config.temperature * eps
-        times = torch.linspace(1.0, 0.0, steps + 1)
-        for t, s in zip(times[:-1].tolist(), times[1:].tolist()):
-            v = self.velocity(x, padded, torch.full((x.shape[0],), t, device=x.device), q)
-            x = x + (s - t) * v
+        x = self.integrate(self.config.temperature * eps, padded, q, steps)
         return crop(padded + realism * x / self.config.residual_scale, size).clamp(0, 1)
+
+    def integrate(self, x: Tensor, x_b: Tensor, quality: Tensor, steps: int, grad_last: bool = False) -> Tensor:
+        """The Euler path of the scaled residual from ``x`` at ``t = 1`` to ``t = 0`` in ``steps``
+        uniform steps (``x``, ``x_b`` ``(B, 3, H, W)``, multiples of the stride; ``quality`` ``(B,)``).
+        Returns the scaled residual at ``t = 0``. With ``grad_last``, only the last step is
+        differentiable (the training objective's adversarial loss on the decoder's own samples)."""
+        times = torch.linspace(1.0, 0.0, steps + 1)
+        grad = torch.is_grad_enabled()
+        for i, (t, s) in enumerate(zip(times[:-1].tolist(), times[1:].tolist())):
+            with torch.set_grad_enabled(grad and (not grad_last or i == steps - 1)):
+                v = self.velocity(x, x_b, torch.full((x.shape[0],), t, device=x.device), quality)
+                x = x + (s - t) * v
+        return x
 
     # -- protocol -----------------------------------------------------------------
     def forward(self, x: Tensor, quality, features: bool = False) -> CodecOutput:

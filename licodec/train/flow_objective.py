@@ -21,6 +21,10 @@ with few steps turns into smooth detail. As in Adversarial Diffusion Distillatio
 PatchGAN (:mod:`licodec.train.discriminator`, hinge losses) against the real crop, weighted by
 VQGAN's adaptive weight (gradient norms at the U-Net's last convolution) times ``adv_weight``;
 the flow-matching loss stays as the regulariser. The discriminator is training state only.
+With ``--adv-on-sample`` the PatchGAN judges instead what the decoder returns at realism 1: the
+full sample from ``temperature * eps`` with its default Euler steps, the earlier steps without
+gradient and the last one with it (so the network learns on the states its own sampler reaches,
+not only on ``x_t`` made from real residuals).
 """
 
 from __future__ import annotations
@@ -54,8 +58,13 @@ class FlowObjective:
         self.cfg, self.model = cfg, model
         self.scale = model.config.residual_scale
         self.adv_start, self.adv_weight = cfg.adv_start, cfg.adv_weight
-        self.disc = PatchDiscriminator().to(device)
-        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
+        self.on_sample = cfg.adv_on_sample
+        if self.on_sample and cfg.adv_start < 0:
+            raise LicodecError("--adv-on-sample needs --adv-start")
+        self.disc = self.d_opt = None  # built only for adversarial runs
+        if cfg.adv_start >= 0:
+            self.disc = PatchDiscriminator().to(device)
+            self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
         self._fake = None
 
     def adversarial(self, step: int) -> bool:
@@ -92,20 +101,33 @@ class FlowObjective:
         v = v.float()
         loss = (v - (eps - r)).square().mean()
         terms = {}
-        with torch.set_grad_enabled(self.adversarial(step)):
+        adversarial = self.adversarial(step)
+        with torch.set_grad_enabled(adversarial and not self.on_sample):
             x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
-        if self.adversarial(step):
+        if adversarial:
+            fake = self.decoder_sample(model, x_b, quality, g) if self.on_sample else x_one
             self.disc.requires_grad_(False)
-            g_adv = hinge_g_loss(self.disc(x_one))
+            g_adv = hinge_g_loss(self.disc(fake))
             lam = adaptive_weight(loss, g_adv, model.unet.head.weight)
             terms = {"fm": loss.detach(), "g_adv": g_adv.detach(), "adv_lambda": lam}
             loss = loss + self.adv_weight * lam * g_adv
-            self._fake = x_one = x_one.detach()
+            self._fake = fake.detach()
+            x_one = x_one.detach()
+            if self.on_sample:
+                terms["sample_mse"] = (255 * (self._fake - x)).square().mean()
         with torch.no_grad():
             mse = (255 * (x_one - x)).square().mean()
             base_mse = (255 * (x_b - x)).square().mean()
         bpp = out.bits.mean() / (x.shape[-2] * x.shape[-1])
         return {"loss": loss, "bpp": bpp, "mse": mse, "base_mse": base_mse, **terms}
+
+    def decoder_sample(self, model, x_b: Tensor, quality: Tensor, g: torch.Generator) -> Tensor:
+        """The decoder's own full sample of ``x_b`` (realism 1, its default steps and temperature,
+        noise from ``g``), differentiable through its last Euler step only."""
+        eps = torch.randn(x_b.shape, generator=g).to(x_b.device)
+        with torch.autocast(x_b.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            r = model.integrate(model.config.temperature * eps, x_b, quality, model.config.steps, grad_last=True)
+        return (x_b + r.float() / self.scale).clamp(0, 1)
 
     def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
         """The discriminator's step (real ``x``, fake: this step's one-step reconstructions)."""
@@ -127,14 +149,18 @@ class FlowObjective:
 
     def log_record(self, current: dict) -> dict:
         extra = {k: current[k] for k in ("fm", *LOGGED) if k in current}
+        if "sample_mse" in current:
+            extra["sample_psnr"] = float(10 * np.log10(255**2 / max(current["sample_mse"], 1e-9)))
         return {"base_psnr": float(10 * np.log10(255**2 / max(current["base_mse"], 1e-9))), **extra}
 
     def state_dict(self) -> dict:
+        if self.disc is None:
+            return {"flow": True}
         return {"flow": True, "disc": self.disc.state_dict(), "d_opt": self.d_opt.state_dict()}
 
     def load_state_dict(self, state: dict | None) -> None:
         if state is not None and not state.get("flow"):
             raise LicodecError("the checkpoint does not train a generative decoder; use --restart or another --out")
-        if state is not None and "disc" in state:
+        if state is not None and "disc" in state and self.disc is not None:
             self.disc.load_state_dict(state["disc"])
             self.d_opt.load_state_dict(state["d_opt"])

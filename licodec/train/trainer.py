@@ -85,6 +85,7 @@ class TrainConfig:
     # codebook codecs (vqgan; licodec.train.vq_objective)
     adv_start: int = -1  # step from which the PatchGAN loss is on; -1: never
     adv_weight: float = 0.5  # times VQGAN's adaptive weight
+    adv_on_sample: bool = False  # generative decoders: the PatchGAN judges the decoder's full sample
     rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
     prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
     # video codecs (licodec.train.video_objective)
@@ -146,6 +147,8 @@ def command_line(cfg: dict) -> str:
         parts.append("--no-bf16")
     if cfg.get("prior"):
         parts.append("--prior")
+    if cfg.get("adv_on_sample"):
+        parts.append("--adv-on-sample")
     if cfg.get("compile"):
         parts.append("--compile")
     return " ".join(shlex.quote(p) for p in parts)
