@@ -222,6 +222,23 @@ def test_adversarial_loss_on_the_decoders_own_sample(trained):
     assert "--adv-on-sample" in json.loads((run / "export" / "config.json").read_text())["training"]["command"]
 
 
+def test_discriminator_warmup_keeps_the_flow_on_flow_matching(trained):
+    from licodec.cli.main import main
+
+    run = trained["run"].parent / "adv-warm"
+    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch",
+                 "2", "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
+                 "--adv-start", "0", "--disc-warmup", "2", "--steps", "3"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [("g_adv" in r) for r in log] == [False, False, True]
+    assert all(np.isfinite(r["d_loss"]) for r in log)  # the discriminator trains from the start
+    assert all(r["loss"] == r["fm"] for r in log[:2])
+    assert "--disc-warmup 2" in json.loads((run / "export" / "config.json").read_text())["training"]["command"]
+    assert main(["train", "--model", "hyperprior-vr", "--data", str(trained["data"]), "--out",
+                 str(run.parent / "no"), "--disc-warmup", "2", "--steps", "1"]) != 0
+    assert not (run.parent / "no").exists()
+
+
 def test_integrate_with_grad_last_matches_the_sampler_and_differentiates_only_the_last_step(trained):
     model = create_model("hyperprior-vr-flow", weights_dir=trained["run"] / "export")
     x_b = torch.rand(1, 3, 32, 32)

@@ -24,7 +24,9 @@ the flow-matching loss stays as the regulariser. The discriminator is training s
 With ``--adv-on-sample`` the PatchGAN judges instead what the decoder returns at realism 1: the
 full sample from ``temperature * eps`` with its default Euler steps, the earlier steps without
 gradient and the last one with it (so the network learns on the states its own sampler reaches,
-not only on ``x_t`` made from real residuals).
+not only on ``x_t`` made from real residuals). With ``--disc-warmup N`` the discriminator trains
+alone for its first ``N`` steps (the flow sees only the flow-matching loss), so that a fine-tune
+from trained weights does not start by following a random discriminator.
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ class FlowObjective:
         self.cfg, self.model = cfg, model
         self.scale = model.config.residual_scale
         self.adv_start, self.adv_weight = cfg.adv_start, cfg.adv_weight
-        self.on_sample = cfg.adv_on_sample
-        if self.on_sample and cfg.adv_start < 0:
-            raise LicodecError("--adv-on-sample needs --adv-start")
+        self.on_sample, self.disc_warmup = cfg.adv_on_sample, cfg.disc_warmup
+        if (self.on_sample or self.disc_warmup) and cfg.adv_start < 0:
+            raise LicodecError("--adv-on-sample and --disc-warmup need --adv-start")
         self.disc = self.d_opt = None  # built only for adversarial runs
         if cfg.adv_start >= 0:
             self.disc = PatchDiscriminator().to(device)
@@ -102,15 +104,19 @@ class FlowObjective:
         loss = (v - (eps - r)).square().mean()
         terms = {}
         adversarial = self.adversarial(step)
-        with torch.set_grad_enabled(adversarial and not self.on_sample):
+        fooling = adversarial and step >= self.adv_start + self.disc_warmup  # the generator's adversarial term
+        with torch.set_grad_enabled(fooling and not self.on_sample):
             x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
         if adversarial:
-            fake = self.decoder_sample(model, x_b, quality, g) if self.on_sample else x_one
-            self.disc.requires_grad_(False)
-            g_adv = hinge_g_loss(self.disc(fake))
-            lam = adaptive_weight(loss, g_adv, model.unet.head.weight)
-            terms = {"fm": loss.detach(), "g_adv": g_adv.detach(), "adv_lambda": lam}
-            loss = loss + self.adv_weight * lam * g_adv
+            with torch.set_grad_enabled(fooling):
+                fake = self.decoder_sample(model, x_b, quality, g) if self.on_sample else x_one
+            terms = {"fm": loss.detach()}
+            if fooling:
+                self.disc.requires_grad_(False)
+                g_adv = hinge_g_loss(self.disc(fake))
+                lam = adaptive_weight(loss, g_adv, model.unet.head.weight)
+                terms.update(g_adv=g_adv.detach(), adv_lambda=lam)
+                loss = loss + self.adv_weight * lam * g_adv
             self._fake = fake.detach()
             x_one = x_one.detach()
             if self.on_sample:

@@ -86,6 +86,7 @@ class TrainConfig:
     adv_start: int = -1  # step from which the PatchGAN loss is on; -1: never
     adv_weight: float = 0.5  # times VQGAN's adaptive weight
     adv_on_sample: bool = False  # generative decoders: the PatchGAN judges the decoder's full sample
+    disc_warmup: int = 0  # generative decoders: adversarial steps in which only the discriminator trains
     rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
     prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
     # video codecs (licodec.train.video_objective)
@@ -135,7 +136,7 @@ def command_line(cfg: dict) -> str:
     flags = {"model": "--model", "steps": "--steps", "batch": "--batch", "crop": "--crop", "lr": "--lr",
              "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
-             "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight",
+             "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight", "disc_warmup": "--disc-warmup",
              "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain",
              "entropy_lr_mult": "--entropy-lr-mult"}
     for key, flag in flags.items():
