@@ -136,7 +136,8 @@ class FlowObjective:
         return (x_b + r.float() / self.scale).clamp(0, 1)
 
     def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
-        """The discriminator's step (real ``x``, fake: this step's one-step reconstructions)."""
+        """The discriminator's step (real ``x``, fake: this step's one-step reconstructions, or the
+        decoder's samples with ``--adv-on-sample``); it trains from ``adv_start`` on, warm-up included."""
         if not self.adversarial(step) or self._fake is None:
             return {}
         for g in self.d_opt.param_groups:
