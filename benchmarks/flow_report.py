@@ -165,7 +165,7 @@ def main() -> int:
                         help="base qualities on the CLIC subset, whose images are 7x Kodak's (default: --qualities)")
     parser.add_argument("--reuse-speed", action="store_true",
                         help="take the decode times from the previous summary.json when it measured the same "
-                             "weights on as many cores (for a rerun on a machine busy with training)")
+                             "weights and sampler settings on as many cores (for a rerun on a machine busy with training)")
     args = parser.parse_args()
     if 1.0 not in args.realism or any(not 0 < r <= 1 for r in args.realism):
         parser.error("--realism takes values in (0, 1], 1 among them")
@@ -179,7 +179,8 @@ def main() -> int:
         parser.error(f"--qualities must lie in the decoder's range {lo:g}-{hi:g}")
     realisms = sorted(set(args.realism))
     summary = {"benchmark": "flow_report", "weights": args.weights, "weights_sha256": model.weights_sha256[:16],
-               "base": base, "base_weights": model.config.base_weights, "machine": machine(), "sets": {}}
+               "base": base, "base_weights": model.config.base_weights, "decode_settings": model.decode_settings,
+               "machine": machine(), "sets": {}}
     sections = []
     for title, (name, root) in SETS.items():
         set_qualities = args.clic_qualities if name == "clic" and args.clic_qualities else qualities
@@ -192,6 +193,7 @@ def main() -> int:
     previous = json.loads((OUT / "summary.json").read_text()) if (OUT / "summary.json").is_file() else {}
     old_speed = previous.get("speed", {})
     if (args.reuse_speed and previous.get("weights_sha256") == summary["weights_sha256"]
+            and previous.get("decode_settings") == summary["decode_settings"]
             and previous.get("machine", {}).get("cores") == summary["machine"]["cores"]
             and old_speed.get("image") == args.grid and old_speed.get("quality") == shown):
         summary["speed"] = {"measured": previous["machine"]["date"], **old_speed}
@@ -232,7 +234,9 @@ Regenerated with `{command}` (resumable `licodec eval` runs; this run took
 {base} weights {summary['base_weights']}; written {m['date']}, torch {m['torch']}.
 
 The same `.lic` files decoded three ways: realism 0 (exactly the base decode), and the generative
-decoder at each realism (`licodec decode --realism R`, default 4 steps). Bits are the files' real
+decoder at each realism (`licodec decode --realism R`; the sampler's defaults from config.json:
+{summary['decode_settings']}, the last being the octaves of the generated residual's low band
+that are removed). Bits are the files' real
 bytes, identical across a quality's rows. SSIMULACRA 2 and ColorVideoVDP: higher is better; SWD
 (sliced Wasserstein distance between Laplacian-pyramid patch distributions, ×1e3): lower is
 better, a measure of realism rather than fidelity.

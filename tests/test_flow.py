@@ -1,6 +1,7 @@
 """The generative decoder (licodec.codec.flow): realism 0 is the base decode, seeded decodes
 repeat, the file is the base codec's, training through the CLI, decoding through the CLI and eval."""
 
+import dataclasses
 import json
 import shutil
 
@@ -12,7 +13,7 @@ from PIL import Image
 import licodec
 from conftest import random_image
 from licodec import api
-from licodec.codec.flow import FlowDecoderConfig, noise_seed
+from licodec.codec.flow import FlowDecoderConfig, low_band, noise_seed
 from licodec.entropy.container import Bitstream
 from licodec.errors import LicodecError, WeightsError
 from licodec.zoo import create_model
@@ -300,3 +301,37 @@ def test_realism_scales_one_generated_residual(flow, photo):
     inside = (full > 0) & (full < 1)  # where clamping did not cut the full sample's residual
     assert inside.float().mean() > 0.5
     assert torch.allclose(half[inside], (base + 0.5 * (full - base))[inside], atol=1e-5)
+
+
+def test_low_band_keeps_constants_and_drops_the_finest_checkerboard():
+    """The pyramid's low band of a constant is the constant; of a Nyquist checkerboard, zero
+    (the binomial filter's response there is 0); so the detail is 0 and the checkerboard."""
+    const = torch.full((1, 3, 32, 48), 0.3)
+    assert torch.allclose(low_band(const, 3), const, atol=1e-6)
+    yy, xx = torch.meshgrid(torch.arange(32), torch.arange(48), indexing="ij")
+    checker = ((-1.0) ** (yy + xx)).expand(1, 3, 32, 48)
+    assert torch.allclose(low_band(checker, 2), torch.zeros_like(checker), atol=1e-6)
+    assert torch.equal(low_band(checker, 0), checker)
+
+
+def test_low_band_octaves_remove_the_generated_residuals_coarse_content(photo):
+    """With ``low_band_octaves = k`` the decode is the base plus the full sample's residual minus
+    its low band (same noise); the setting is validated."""
+    torch.manual_seed(0)
+    model = create_model("hyperprior-vr-flow", pretrained=False, config=FlowDecoderConfig(**SMALL))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.unet.head.weight, std=0.05)
+        torch.nn.init.constant_(model.unet.head.bias, 0.2)  # a coarse offset the low-band removal takes away
+    b = model.compress(photo, 1.0)
+    base = model.decompress(b, realism=0.0)
+    whole = model.decompress(b, realism=0.5)
+    model.config = dataclasses.replace(model.config, low_band_octaves=1)
+    detail = model.decompress(b, realism=0.5)
+    offset = abs(float((whole - base).mean()))
+    assert offset > 0.005  # the bias moved the whole decode
+    assert abs(float((detail - base).mean())) < 0.2 * offset
+    assert not torch.equal(detail, whole)
+    with pytest.raises(ValueError, match="low_band_octaves"):
+        FlowDecoderConfig(**SMALL, low_band_octaves=2)  # two levels: a stride of 4, one octave at most
+    tiny = torch.randn(1, 3, 16, 16)  # one stride of the shipped 4-level U-Net, at its 3 octaves
+    assert low_band(tiny, 3).shape == tiny.shape

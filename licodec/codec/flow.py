@@ -17,8 +17,14 @@ steps give sharp detail rather than the mean residual.
 Decoding at realism ``R`` in [0, 1] with ``S`` steps: the full path is integrated with ``S`` Euler
 steps from ``x_1 = T * eps`` (``T`` the config's sampling temperature; 1: the learnt distribution,
 below 1 less invented detail, as in Kingma & Dhariwal 2018, "Glow") down to ``t = 0``, and ``R``
-scales the generated residual: ``x_b + R * r_hat``. ``R = 0`` takes no step and returns the base
-decode exactly; ``R = 1`` is the full sample. Entering the path at ``t = R`` instead (SDEdit, Meng
+scales the generated residual: ``x_b + R * r_hat``. With ``low_band_octaves = k`` the residual's
+band below ``1/2^k`` of the resolution (a ``k``-level binomial pyramid, as in Burt & Adelson
+1983, "The Laplacian Pyramid as a Compact Image Code") is removed first: the base decode keeps its
+own coarse content, which its bits describe, and the flow adds detail only. On the first 4
+training photos at base qualities 2/6 (T 0.9) the sample's coarsest SWD level was 11% worse than
+the base decode's while the finer levels improved; ``k = 2`` made the mean SWD gain 24.1% instead
+of 21.4% and halved the PSNR cost (0.66 dB instead of 1.23). ``R = 0`` takes no step and returns
+the base decode exactly; ``R = 1`` is the full sample. Entering the path at ``t = R`` instead (SDEdit, Meng
 et al. 2022) was measured first and rejected: on the first 6 training photos at base qualities
 2/4/6/8, SDEdit at ``R = 0.5`` made SWD 2.0-3.8% worse than the base decode, while scaling the
 full sample's residual by 0.5 made it 3.6-5.8% better, at 0.08-0.12 dB of PSNR. ``eps`` comes
@@ -57,6 +63,10 @@ class FlowDecoderConfig(StoredConfig):
     steps: default Euler steps of a decode.
     temperature: the noise the sampler starts from is ``temperature * N(0, I)`` (1: the learnt
     distribution itself; below 1, less invented detail: a sampling choice, measured after training).
+    low_band_octaves: ``k``: the generated residual's band below ``1/2^k`` of the resolution is
+    removed before it is added (0: kept whole; below ``len(channels)``, so that the smallest
+    padded image, one stride, keeps 4 samples a side for the filter; a decoding choice, measured
+    after training like the temperature).
     """
 
     base: str = "hyperprior-vr"
@@ -68,6 +78,7 @@ class FlowDecoderConfig(StoredConfig):
     residual_scale: float = 8.0
     steps: int = 4
     temperature: float = 1.0
+    low_band_octaves: int = 0
 
     def __post_init__(self) -> None:
         for name in ("qualities", "channels", "blocks"):
@@ -81,6 +92,8 @@ class FlowDecoderConfig(StoredConfig):
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if not 0 < self.temperature <= 1:
             raise ValueError(f"temperature must be in (0, 1], got {self.temperature}")
+        if not 0 <= self.low_band_octaves < len(self.channels):
+            raise ValueError(f"low_band_octaves must lie in [0, {len(self.channels) - 1}], got {self.low_band_octaves}")
 
     @property
     def stride(self) -> int:
@@ -151,6 +164,31 @@ class FlowUNet(nn.Module):
             for block in self.up_blocks[level]:
                 h = block(h, emb)
         return F.pixel_shuffle(self.head(F.silu(h)), 2)
+
+
+_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+
+
+def _binomial_blur(x: Tensor) -> Tensor:
+    """The separable 5-tap binomial filter on ``(B, C, H, W)``, reflected at the borders."""
+    kernel = (_BINOMIAL[:, None] * _BINOMIAL[None]).to(x)
+    c = x.shape[1]
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="reflect"), kernel.expand(c, 1, 5, 5), groups=c)
+
+
+def low_band(x: Tensor, octaves: int) -> Tensor:
+    """The band of ``x`` ``(B, C, H, W)`` (``H``, ``W`` multiples of ``2^octaves``) below
+    ``1/2^octaves`` of its resolution: ``octaves`` binomial reductions (blur, keep every second
+    sample), then as many expansions (zero insertion, blur, times 4), as the Laplacian pyramid's
+    ``pyrDown``/``pyrUp``. ``x - low_band(x, k)`` keeps the ``k`` finest octaves."""
+    y = x
+    for _ in range(octaves):
+        y = _binomial_blur(y)[..., ::2, ::2]
+    for _ in range(octaves):
+        up = torch.zeros(y.shape[:2] + (2 * y.shape[2], 2 * y.shape[3]), dtype=y.dtype, device=y.device)
+        up[..., ::2, ::2] = y
+        y = 4 * _binomial_blur(up)
+    return y
 
 
 def noise_seed(data: bytes) -> int:
@@ -262,8 +300,20 @@ class FlowDecoder(nn.Module):
         padded, size = pad_to_multiple(x_b, self.stride)
         q = quality_tensor(quality, x_b.shape[0]).to(x_b.device)
         eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
-        x = self.integrate(self.config.temperature * eps, padded, q, steps)
+        x = self.detail(self.integrate(self.config.temperature * eps, padded, q, steps))
         return crop(padded + realism * x / self.config.residual_scale, size).clamp(0, 1)
+
+    @property
+    def decode_settings(self) -> str:
+        """The sampler's settings that are not in the weights (results of other settings are stale)."""
+        c = self.config
+        return f"steps {c.steps} temperature {c.temperature:g} low band {c.low_band_octaves}"
+
+    def detail(self, r: Tensor) -> Tensor:
+        """The generated residual ``r`` ``(B, 3, H, W)`` without its band below ``1/2^k`` of the
+        resolution (``k`` the config's ``low_band_octaves``; ``r`` itself when 0)."""
+        k = self.config.low_band_octaves
+        return r - low_band(r, k) if k else r
 
     def integrate(self, x: Tensor, x_b: Tensor, quality: Tensor, steps: int, grad_last: bool = False) -> Tensor:
         """The Euler path of the scaled residual from ``x`` at ``t = 1`` to ``t = 0`` in ``steps``

@@ -34,8 +34,10 @@ class EvalCodec:
     def version(self) -> str:
         """Identifies the exact encoder: weights hash for licodec, library versions for anchors."""
         if self.kind == "licodec":
-            return (f"weights {self._codec().weights_sha256}" + (f" effort {self.effort}" if self.effort else "")
-                    + (f" realism {self.realism:g}" if self.realism else ""))
+            codec = self._codec()
+            decode = getattr(codec, "decode_settings", "") if self.realism else ""  # a generative decoder's sampler
+            return (f"weights {codec.weights_sha256}" + (f" effort {self.effort}" if self.effort else "")
+                    + (f" realism {self.realism:g}" if self.realism else "") + (f" {decode}" if decode else ""))
         from licodec.eval.anchors import get_anchor
 
         return get_anchor(self.name).version()

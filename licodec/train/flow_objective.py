@@ -128,11 +128,12 @@ class FlowObjective:
         return {"loss": loss, "bpp": bpp, "mse": mse, "base_mse": base_mse, **terms}
 
     def decoder_sample(self, model, x_b: Tensor, quality: Tensor, g: torch.Generator) -> Tensor:
-        """The decoder's own full sample of ``x_b`` (realism 1, its default steps and temperature,
-        noise from ``g``), differentiable through its last Euler step only."""
+        """The decoder's own full sample of ``x_b`` (realism 1, its default steps, temperature and
+        low-band removal, noise from ``g``), differentiable through its last Euler step only."""
         eps = torch.randn(x_b.shape, generator=g).to(x_b.device)
         with torch.autocast(x_b.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             r = model.integrate(model.config.temperature * eps, x_b, quality, model.config.steps, grad_last=True)
+            r = model.detail(r)
         return (x_b + r.float() / self.scale).clamp(0, 1)
 
     def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
