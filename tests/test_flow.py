@@ -335,3 +335,21 @@ def test_low_band_octaves_remove_the_generated_residuals_coarse_content(photo):
         FlowDecoderConfig(**SMALL, low_band_octaves=2)  # two levels: a stride of 4, one octave at most
     tiny = torch.randn(1, 3, 16, 16)  # one stride of the shipped 4-level U-Net, at its 3 octaves
     assert low_band(tiny, 3).shape == tiny.shape
+
+
+def test_sampler_settings_may_be_chosen_after_export(tmp_path):
+    """Temperature, steps and low_band_octaves are written into config.json after export (the
+    weights' own fields stay checked against the config stored in the weights file)."""
+    from licodec.zoo import export_weights
+
+    out = export_weights(create_model("hyperprior-vr-flow", pretrained=False, config=FlowDecoderConfig(**SMALL)),
+                         "hyperprior-vr-flow", tmp_path / "w")
+    meta = json.loads((out / "config.json").read_text())
+    meta["config"].update(temperature=0.8, steps=2, low_band_octaves=1)
+    (out / "config.json").write_text(json.dumps(meta))
+    config = create_model("hyperprior-vr-flow", weights_dir=out).config
+    assert (config.temperature, config.steps, config.low_band_octaves) == (0.8, 2, 1)
+    meta["config"]["embed"] = 48
+    (out / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(WeightsError, match=r"exported with \(embed\)"):
+        create_model("hyperprior-vr-flow", weights_dir=out)

@@ -79,6 +79,9 @@ class FlowDecoderConfig(StoredConfig):
     steps: int = 4
     temperature: float = 1.0
     low_band_octaves: int = 0
+    # sampler settings chosen after export (benchmarks/flow_temperature.py --set-config writes them
+    # into config.json): the weights file's stored config may hold other values
+    DECODE_CHOICES = ("steps", "temperature", "low_band_octaves")
 
     def __post_init__(self) -> None:
         for name in ("qualities", "channels", "blocks"):

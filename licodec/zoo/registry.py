@@ -127,11 +127,13 @@ def load_weights(model: torch.nn.Module, weights_dir: Path, expected_sha256: str
 
 def _check_stored_config(model: torch.nn.Module, path: Path, stored: str | None) -> None:
     """:class:`WeightsError` if ``stored``, the config JSON in the weights file's header (exports
-    since 2026-12-02; older files have none), differs from the one ``model`` was built from."""
+    since 2026-12-02; older files have none), differs from the one ``model`` was built from; a
+    config's ``DECODE_CHOICES`` (sampler settings measured after export) may differ."""
     if stored is None:
         return
     stored, given = json.loads(stored), json.loads(json.dumps(model.config.to_dict()))
-    differ = sorted(k for k in set(given) & set(stored) if stored[k] != given[k])  # fields both versions know
+    choices = set(getattr(model.config, "DECODE_CHOICES", ()))  # chosen after export, in config.json only
+    differ = sorted(k for k in (set(given) & set(stored)) - choices if stored[k] != given[k])  # fields both know
     if differ:
         raise WeightsError(f"{path.parent / CONFIG_FILE} does not match the config its weights were exported with "
                            f"({', '.join(differ)})")
