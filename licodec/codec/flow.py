@@ -80,8 +80,9 @@ class FlowDecoderConfig(StoredConfig):
     temperature: float = 1.0
     low_band_octaves: int = 0
     # sampler settings chosen after export (benchmarks/flow_temperature.py --set-config writes them
-    # into config.json): the weights file's stored config may hold other values
-    DECODE_CHOICES = ("steps", "temperature", "low_band_octaves")
+    # into config.json): the weights file's stored config may hold other values; each with its
+    # label in FlowDecoder.decode_settings (the version of licodec eval's rows)
+    DECODE_CHOICES = {"steps": "steps", "temperature": "temperature", "low_band_octaves": "low band"}
 
     def __post_init__(self) -> None:
         for name in ("qualities", "channels", "blocks"):
@@ -310,7 +311,7 @@ class FlowDecoder(nn.Module):
     def decode_settings(self) -> str:
         """The sampler's settings that are not in the weights (results of other settings are stale)."""
         c = self.config
-        return f"steps {c.steps} temperature {c.temperature:g} low band {c.low_band_octaves}"
+        return " ".join(f"{label} {getattr(c, name):g}" for name, label in c.DECODE_CHOICES.items())
 
     def detail(self, r: Tensor) -> Tensor:
         """The generated residual ``r`` ``(B, 3, H, W)`` without its band below ``1/2^k`` of the
