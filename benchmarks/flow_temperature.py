@@ -8,7 +8,7 @@
 For the first ``--images`` photos of ``../shared/data/train`` (sorted by name) at each base
 quality, the base decode and the full sample (realism 1, default steps) at each temperature and
 ``low_band_octaves`` (the same noise for every setting): PSNR and SWD (x1e3) against the
-original. The chosen setting is the one with the highest mean SWD gain whose PSNR cost against
+original (and SWD per Laplacian-pyramid level, finest first, to show where the sample gains). The chosen setting is the one with the highest mean SWD gain whose PSNR cost against
 the base decode stays within the issue's 2 dB at every quality. Writes ``benchmarks/results/flow/temperature.json`` (or ``--out``, so that candidate
 weights are compared without replacing the shipped weights' record); ``--set-config`` writes the
 choice (both settings) into the weights folder's config.json (the weights file, and its hash, are unchanged).
@@ -32,7 +32,7 @@ from common import RESULTS, SHARED, machine, read_rgb, write_json  # noqa: E402
 from licodec import api  # noqa: E402
 from licodec.entropy.container import Bitstream  # noqa: E402
 from licodec.eval.metrics import psnr  # noqa: E402
-from licodec.eval.pyramid_metrics import swd  # noqa: E402
+from licodec.eval.pyramid_metrics import SWD_PATCHES, swd_pooled  # noqa: E402
 from licodec.train.data import list_images  # noqa: E402
 from licodec.zoo.registry import CONFIG_FILE, read_weights_config  # noqa: E402
 
@@ -46,6 +46,12 @@ def _decode(model, bitstream, temperature: float, octaves: int = 0) -> np.ndarra
         model.config = dataclasses.replace(model.config, temperature=temperature, low_band_octaves=octaves)
     x_hat = model.decompress(bitstream, realism=1.0 if temperature else 0.0)
     return (x_hat[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _level_means(rows: list[dict]) -> list[float]:
+    """Mean SWD (x1e3) per pyramid level, finest first, over the rows that have the level."""
+    depth = max(len(r["swd_levels"]) for r in rows)
+    return [float(np.mean([r["swd_levels"][i] for r in rows if len(r["swd_levels"]) > i])) for i in range(depth)]
 
 
 def main() -> int:
@@ -75,8 +81,10 @@ def main() -> int:
                 b = Bitstream.from_bytes(model.compress(x, q).to_bytes())
                 for temperature, octaves in [(0.0, 0), *settings]:
                     dec = _decode(model, b, temperature, octaves)
+                    *levels, mean = swd_pooled([rgb], [dec], patches_per_image=SWD_PATCHES)  # = swd(rgb, dec)
                     rows.append({"image": path.name, "quality": q, "temperature": temperature,
-                                 "low_band_octaves": octaves, "psnr": psnr(dec, rgb), "swd": swd(rgb, dec)})
+                                 "low_band_octaves": octaves, "psnr": psnr(dec, rgb), "swd": mean,
+                                 "swd_levels": levels})
             print(f"{path.name}: done ({time.time() - t0:.0f} s)", flush=True)
     finally:
         model.config = original
@@ -89,11 +97,16 @@ def main() -> int:
             per_q[f"{q:g}"] = {"psnr_cost_db": float(np.mean([b["psnr"] - f["psnr"] for b, f in zip(base, full)])),
                                "swd_gain": float(1 - np.mean([f["swd"] for f in full]) / np.mean([b["swd"] for b in base]))}
         key = f"T{t:g} k{k}"
+        full = [r for r in rows if r["temperature"] == t and r["low_band_octaves"] == k]
         table[key] = {"temperature": t, "low_band_octaves": k, "per_quality": per_q,
                       "mean_swd_gain": float(np.mean([v["swd_gain"] for v in per_q.values()])),
-                      "max_psnr_cost_db": float(max(v["psnr_cost_db"] for v in per_q.values()))}
+                      "max_psnr_cost_db": float(max(v["psnr_cost_db"] for v in per_q.values())),
+                      "swd_levels": _level_means(full)}
         print(f"{key}: SWD {table[key]['mean_swd_gain']:+.1%} better, PSNR cost at most "
-              f"{table[key]['max_psnr_cost_db']:.2f} dB")
+              f"{table[key]['max_psnr_cost_db']:.2f} dB; per level "
+              + " ".join(f"{v:.1f}" for v in table[key]["swd_levels"]))
+    base_levels = _level_means([r for r in rows if r["temperature"] == 0.0])
+    print("base decode per level " + " ".join(f"{v:.1f}" for v in base_levels))
     allowed = [key for key in table if table[key]["max_psnr_cost_db"] <= PSNR_COST]
     chosen = (max(allowed, key=lambda key: table[key]["mean_swd_gain"]) if allowed
               else min(table, key=lambda key: table[key]["temperature"]))
@@ -103,7 +116,7 @@ def main() -> int:
                 "images": [p.name for p in paths], "qualities": args.qualities,
                 "chosen": {name: table[chosen][name] for name in ("temperature", "low_band_octaves")},
                 "rule": f"highest mean SWD gain with PSNR cost <= {PSNR_COST} dB at every quality",
-                "settings": table, "rows": rows, "machine": machine(), "wall_s": time.time() - t0})
+                "settings": table, "base_swd_levels": base_levels, "rows": rows, "machine": machine(), "wall_s": time.time() - t0})
     if args.set_config:
         if folder is None:
             from licodec.zoo import get_entry
