@@ -13,9 +13,9 @@ from PIL import Image
 import licodec
 from conftest import random_image
 from licodec import api
-from licodec.codec.flow import FlowDecoderConfig, low_band, noise_seed
+from licodec.codec.flow import ENCODER_SWD_SEED, TEXTURE_STREAM, FlowDecoderConfig, file_noise_seed, low_band, noise_seed
 from licodec.entropy.container import Bitstream
-from licodec.errors import LicodecError, WeightsError
+from licodec.errors import BitstreamError, LicodecError, WeightsError
 from licodec.zoo import create_model
 
 SMALL = dict(channels=(16, 24), blocks=(1, 1), embed=32)
@@ -353,3 +353,79 @@ def test_sampler_settings_may_be_chosen_after_export(tmp_path):
     (out / "config.json").write_text(json.dumps(meta))
     with pytest.raises(WeightsError, match=r"exported with \(embed\)"):
         create_model("hyperprior-vr-flow", weights_dir=out)
+
+
+@pytest.fixture(scope="module")
+def textured():
+    """A generator whose config lets the encoder choose the temperature per image."""
+    torch.manual_seed(0)
+    config = FlowDecoderConfig(**SMALL, texture_temperatures=(0.3, 0.65, 1.0), texture_psnr_budget=100.0)
+    model = create_model("hyperprior-vr-flow", pretrained=False, config=config)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.unet.head.weight, std=0.05)
+    return model
+
+
+def _with_texture(bitstream, value: bytes):
+    return dataclasses.replace(bitstream, streams={**{k: v for k, v in bitstream.streams.items()
+                                                       if k != TEXTURE_STREAM}, TEXTURE_STREAM: value})
+
+
+def test_texture_side_information_is_one_byte_the_decoder_follows(textured, photo):
+    """The encoder writes the chosen temperature as one byte (units of 1/200); the base codec
+    decodes the file as before; the generative decode samples at that temperature with the noise
+    of the file without the byte, which is the encoder's own trial: the choice is the candidate
+    with the lowest SWD (encoder seed) as the decoder really decodes it."""
+    from licodec.eval.pyramid_metrics import swd
+
+    b = Bitstream.from_bytes(textured.compress(photo, 2.0).to_bytes())
+    base = licodec.load("hyperprior-vr")
+    plain = base.compress(photo, 2.0)
+    assert set(b.streams) == set(plain.streams) | {TEXTURE_STREAM} and len(b.streams[TEXTURE_STREAM]) == 1
+    assert file_noise_seed(b) == noise_seed(plain.to_bytes())
+    assert torch.equal(base.decompress(b), base.decompress(plain))
+    assert torch.equal(textured.decompress(b, realism=0.0), base.decompress(plain))
+    ref = (photo[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    scores = {}
+    for t in textured.config.texture_temperatures:
+        dec = textured.decompress(_with_texture(b, bytes([round(200 * t)])), realism=1.0)
+        scores[t] = swd(ref, (dec[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), seed=ENCODER_SWD_SEED)
+    assert len(set(scores.values())) == 3  # the temperature changes the decode
+    assert b.streams[TEXTURE_STREAM][0] == round(200 * min(scores, key=scores.get))
+    # a file without the byte decodes at the config's temperature, with the same noise
+    at_default = textured.decompress(plain, realism=1.0)
+    assert torch.equal(at_default, textured.decompress(_with_texture(b, bytes([round(200 * textured.config.temperature)])),
+                                                       realism=1.0))
+
+
+def test_the_psnr_budget_limits_the_choice(textured, photo):
+    """With a budget of 0 dB no sample qualifies (each loses PSNR against the base decode here),
+    so the encoder keeps the candidate that loses least."""
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=dataclasses.replace(textured.config, texture_psnr_budget=0.0))
+    model.load_state_dict(textured.state_dict())
+    b = model.compress(photo, 2.0)
+    from licodec.eval.metrics import psnr
+
+    ref = (photo[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    losses = {}
+    for t in model.config.texture_temperatures:
+        dec = model.decompress(_with_texture(b, bytes([round(200 * t)])), realism=1.0)
+        losses[t] = -psnr((dec[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), ref)
+    assert b.streams[TEXTURE_STREAM][0] == round(200 * min(losses, key=losses.get))
+
+
+@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x80"])
+def test_a_malformed_texture_byte_is_refused_before_decoding(textured, photo, value):
+    b = _with_texture(textured.compress(photo, 2.0), value)
+    with pytest.raises(BitstreamError, match="texture sub-stream"):
+        textured.decompress(Bitstream.from_bytes(b.to_bytes()), realism=1.0)
+
+
+def test_texture_temperatures_are_validated_and_named_in_the_decode_settings(textured, flow):
+    with pytest.raises(ValueError, match="multiples of 1/200"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9, 0.9001))
+    with pytest.raises(ValueError, match="texture_psnr_budget"):
+        FlowDecoderConfig(**SMALL, texture_psnr_budget=-1.0)
+    assert "texture 0.3,0.65,1 texture budget 100" in textured.decode_settings
+    assert "texture" not in flow.decode_settings  # versions of results without side information are unchanged

@@ -164,15 +164,20 @@ def check_tiling(bitstream, tile: int, codec_id: str) -> list[tuple[int, int, in
     return tiles(h, w, declared)
 
 
+#: optional sub-streams that a codec's own decoder leaves to others: ``alpha`` (:mod:`licodec.api`)
+#: and ``texture``, the side information of a generative decoder (:mod:`licodec.codec.flow`).
+SIDE_STREAMS = ("alpha", "texture")
+
+
 def check_stream_names(bitstream, names, codec_id: str) -> None:
-    """:class:`BitstreamError` unless ``bitstream`` has exactly the sub-streams ``names`` (plus an
-    optional ``alpha``, which :mod:`licodec.api` handles)."""
+    """:class:`BitstreamError` unless ``bitstream`` has exactly the sub-streams ``names`` (plus the
+    optional :data:`SIDE_STREAMS`)."""
     from licodec.errors import BitstreamError
 
     missing = [name for name in names if name not in bitstream.streams]
     if missing:
         raise BitstreamError(f"bitstream has no sub-stream {missing[0]!r}" +
                              (f" (and {len(missing) - 1} more missing)" if len(missing) > 1 else ""))
-    extra = [name for name in bitstream.streams if name not in names and name != "alpha"]
+    extra = [name for name in bitstream.streams if name not in names and name not in SIDE_STREAMS]
     if extra:
         raise BitstreamError(f"bitstream has a sub-stream {extra[0]!r} that {codec_id} does not write")

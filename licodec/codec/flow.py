@@ -1,6 +1,7 @@
 """A generative decoder on top of a base codec: a conditional rectified flow in pixel space.
 
-The base codec's bitstream is the whole file: nothing is added, so one file decodes either way.
+The base codec's bitstream is the whole file, so one file decodes either way; the only addition, when
+the decoder's config lists ``texture_temperatures``, is a one-byte ``texture`` sub-stream (below).
 The base decode ``x_b`` (its MSE-trained reconstruction) is the explicit representation; the
 flow generates the detail it lost, the residual ``r = x - x_b``, conditioned on ``x_b`` and the
 base quality. The idea is that of HFD (Hoogeboom et al. 2023, "High-Fidelity Image Compression
@@ -30,6 +31,19 @@ et al. 2022) was measured first and rejected: on the first 6 training photos at 
 full sample's residual by 0.5 made it 3.6-5.8% better, at 0.08-0.12 dB of PSNR. ``eps`` comes
 from a generator seeded by the SHA-256 of the bitstream's bytes, so a file decodes to the same
 pixels in every run.
+
+Side information (the issue's "dual representation"; like AV1's film-grain parameters, which the
+encoder estimates and the decoder synthesises from): how much detail to invent suits some images
+and not others (on the first training photos, one fixed temperature made the finest SWD level of
+one photo 29% worse than the base decode while it halved it on others). With
+``texture_temperatures`` set, the encoder samples the decode at each of those temperatures, exactly
+as the decoder will (same noise), and keeps the one with the lowest SWD against the original among
+those that cost at most ``texture_psnr_budget`` dB of PSNR against the base decode; the file
+carries it in a ``texture`` sub-stream of one byte (the temperature in units of 1/200, so the file
+describes itself whatever the installed config lists), and its bytes count in the rate. The
+noise seed hashes the file without that sub-stream, so that the encoder's trial and the decode
+draw the same noise (an alpha channel or a grey/16-bit header, which :mod:`licodec.api` adds after
+the codec, changes the noise: the choice then stays valid but was made on another draw).
 """
 
 from __future__ import annotations
@@ -45,7 +59,15 @@ from torch import Tensor, nn
 
 from licodec.codec.base import CodecOutput, StoredConfig, crop, pad_to_multiple, quality_tensor
 from licodec.entropy.container import Bitstream
-from licodec.errors import LicodecError, WeightsError
+from licodec.errors import BitstreamError, LicodecError, WeightsError
+
+#: the generative decoder's side-information sub-stream: one byte, the sampling temperature times
+#: :data:`TEXTURE_UNITS` (1..TEXTURE_UNITS)
+TEXTURE_STREAM = "texture"
+TEXTURE_UNITS = 200
+#: patch positions of the encoder's SWD (:meth:`FlowDecoder.choose_temperature`): not the metric's
+#: default seed, so that the choice is not fitted to the very patches an evaluation measures
+ENCODER_SWD_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,10 @@ class FlowDecoderConfig(StoredConfig):
     removed before it is added (0: kept whole; below ``len(channels)``, so that the smallest
     padded image, one stride, keeps 4 samples a side for the filter; a decoding choice, measured
     after training like the temperature).
+    texture_temperatures: sampling temperatures the encoder chooses from per image (side
+    information, see the module docstring; each a multiple of ``1 / TEXTURE_UNITS`` in (0, 1]);
+    empty: no ``texture`` sub-stream, every decode at ``temperature``.
+    texture_psnr_budget: the encoder's limit on a candidate's PSNR loss against the base decode, dB.
     """
 
     base: str = "hyperprior-vr"
@@ -79,13 +105,16 @@ class FlowDecoderConfig(StoredConfig):
     steps: int = 4
     temperature: float = 1.0
     low_band_octaves: int = 0
+    texture_temperatures: tuple = ()
+    texture_psnr_budget: float = 2.0
     # sampler settings chosen after export (benchmarks/flow_temperature.py --set-config writes them
     # into config.json): the weights file's stored config may hold other values; each with its
     # label in FlowDecoder.decode_settings (the version of licodec eval's rows)
-    DECODE_CHOICES = {"steps": "steps", "temperature": "temperature", "low_band_octaves": "low band"}
+    DECODE_CHOICES = {"steps": "steps", "temperature": "temperature", "low_band_octaves": "low band",
+                      "texture_temperatures": "texture", "texture_psnr_budget": "texture budget"}
 
     def __post_init__(self) -> None:
-        for name in ("qualities", "channels", "blocks"):
+        for name in ("qualities", "channels", "blocks", "texture_temperatures"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "qualities", tuple(float(q) for q in self.qualities))
         if len(self.channels) != len(self.blocks) or not self.channels:
@@ -96,6 +125,11 @@ class FlowDecoderConfig(StoredConfig):
             raise ValueError(f"steps must be at least 1, got {self.steps}")
         if not 0 < self.temperature <= 1:
             raise ValueError(f"temperature must be in (0, 1], got {self.temperature}")
+        for t in self.texture_temperatures:
+            if not 0 < t <= 1 or abs(t * TEXTURE_UNITS - round(t * TEXTURE_UNITS)) > 1e-9:
+                raise ValueError(f"texture temperatures must be multiples of 1/{TEXTURE_UNITS} in (0, 1], got {t}")
+        if not self.texture_psnr_budget >= 0:
+            raise ValueError(f"texture_psnr_budget must be at least 0, got {self.texture_psnr_budget}")
         if not 0 <= self.low_band_octaves < len(self.channels):
             raise ValueError(f"low_band_octaves must lie in [0, {len(self.channels) - 1}], got {self.low_band_octaves}")
 
@@ -200,6 +234,27 @@ def noise_seed(data: bytes) -> int:
     return int.from_bytes(hashlib.sha256(data).digest()[:8], "little") & ((1 << 63) - 1)
 
 
+def file_noise_seed(bitstream: Bitstream) -> int:
+    """:func:`noise_seed` of the file without its ``texture`` sub-stream (a file without one: of
+    its bytes), so that the encoder's trials draw the noise the decoder will draw."""
+    if TEXTURE_STREAM in bitstream.streams:
+        bitstream = dataclasses.replace(bitstream, streams={k: v for k, v in bitstream.streams.items()
+                                                            if k != TEXTURE_STREAM})
+    return noise_seed(bitstream.to_bytes())
+
+
+def texture_temperature(bitstream: Bitstream) -> float | None:
+    """The temperature a file's ``texture`` sub-stream carries, or None without one."""
+    code = bitstream.streams.get(TEXTURE_STREAM)
+    if code is None:
+        return None
+    if len(code) != 1 or not 1 <= code[0] <= TEXTURE_UNITS:
+        raise BitstreamError(f"malformed texture sub-stream ({len(code)} bytes"
+                             + (f", value {code[0]})" if len(code) == 1 else ")")
+                             + f": one byte from 1 to {TEXTURE_UNITS} expected")
+    return code[0] / TEXTURE_UNITS
+
+
 def check_realism(realism: float) -> float:
     r = float(realism)
     if not 0.0 <= r <= 1.0 or math.isnan(r):
@@ -293,9 +348,10 @@ class FlowDecoder(nn.Module):
         return self.unet(x_t, x_b, t, self._q01(quality))
 
     def sample(self, x_b: Tensor, quality, realism: float = 1.0, steps: int | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
+               generator: torch.Generator | None = None, temperature: float | None = None) -> Tensor:
         """Refine base decodes ``x_b`` ``(B, 3, H, W)`` in [0, 1]: a residual is sampled from
-        ``t = 1`` to 0 in ``steps`` Euler steps and added scaled by ``realism``. Returns
+        ``t = 1`` to 0 in ``steps`` Euler steps (from noise times ``temperature``, by default the
+        config's) and added scaled by ``realism``. Returns
         ``(B, 3, H, W)`` clamped to [0, 1]; ``x_b`` itself when ``realism`` is 0."""
         realism = check_realism(realism)
         steps = check_steps(self.config.steps if steps is None else steps)
@@ -304,14 +360,21 @@ class FlowDecoder(nn.Module):
         padded, size = pad_to_multiple(x_b, self.stride)
         q = quality_tensor(quality, x_b.shape[0]).to(x_b.device)
         eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
-        x = self.detail(self.integrate(self.config.temperature * eps, padded, q, steps))
+        temperature = self.config.temperature if temperature is None else temperature
+        x = self.detail(self.integrate(temperature * eps, padded, q, steps))
         return crop(padded + realism * x / self.config.residual_scale, size).clamp(0, 1)
 
     @property
     def decode_settings(self) -> str:
         """The sampler's settings that are not in the weights (results of other settings are stale)."""
         c = self.config
-        return " ".join(f"{label} {getattr(c, name):g}" for name, label in c.DECODE_CHOICES.items())
+        choices = [(name, label) for name, label in c.DECODE_CHOICES.items()
+                   if c.texture_temperatures or not name.startswith("texture")]  # (versions before side information)
+
+        def show(v) -> str:
+            return ",".join(f"{t:g}" for t in v) if isinstance(v, tuple) else f"{v:g}"
+
+        return " ".join(f"{label} {show(getattr(c, name))}" for name, label in choices)
 
     def detail(self, r: Tensor) -> Tensor:
         """The generated residual ``r`` ``(B, 3, H, W)`` without its band below ``1/2^k`` of the
@@ -343,9 +406,41 @@ class FlowDecoder(nn.Module):
         """Nothing to freeze: the flow chooses no entropy tables (the base's are its own)."""
 
     def compress(self, x: Tensor, quality, effort: int = 0) -> Bitstream:
-        """The base codec's bitstream of ``x`` ``(1, 3, H, W)``, unchanged."""
+        """The base codec's bitstream of ``x`` ``(1, 3, H, W)`` in [0, 1]; with
+        ``texture_temperatures`` in the config, plus the ``texture`` sub-stream chosen by
+        :meth:`choose_temperature`."""
         self.check_quality(quality)
-        return self.base.compress(x, quality, effort=effort)
+        bitstream = self.base.compress(x, quality, effort=effort)
+        if self.config.texture_temperatures:
+            t = self.choose_temperature(x, bitstream)
+            bitstream.streams[TEXTURE_STREAM] = bytes([round(t * TEXTURE_UNITS)])
+        return bitstream
+
+    @torch.no_grad()
+    def choose_temperature(self, x: Tensor, bitstream: Bitstream) -> float:
+        """The encoder's side information for ``x`` ``(1, 3, H, W)`` in [0, 1] coded as
+        ``bitstream`` (without a texture sub-stream): of ``texture_temperatures``, the one whose full
+        sample (realism 1, default steps, the decoder's noise) has the lowest SWD against ``x``
+        (:func:`licodec.eval.pyramid_metrics.swd`, with other patch positions than its default
+        seed) among those within ``texture_psnr_budget`` dB of the base decode's PSNR; without
+        such a candidate, the one with the smallest PSNR loss."""
+        from licodec.eval.metrics import psnr
+        from licodec.eval.pyramid_metrics import swd
+
+        def u8(t: Tensor):
+            return (t[0].float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+        ref = u8(x)
+        x_b = self.base.decompress(bitstream)
+        base_psnr = psnr(u8(x_b), ref)
+        seed = file_noise_seed(bitstream)
+        trials = []
+        for t in self.config.texture_temperatures:
+            dec = u8(self.sample(x_b, bitstream.quality, 1.0, generator=torch.Generator().manual_seed(seed),
+                                 temperature=t))
+            trials.append((t, base_psnr - psnr(dec, ref), swd(ref, dec, seed=ENCODER_SWD_SEED)))
+        allowed = [trial for trial in trials if trial[1] <= self.config.texture_psnr_budget]
+        return (min(allowed, key=lambda c: c[2]) if allowed else min(trials, key=lambda c: c[1]))[0]
 
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream, realism: float = 1.0, steps: int | None = None) -> Tensor:
@@ -359,12 +454,13 @@ class FlowDecoder(nn.Module):
         if bitstream.weights_sha256 != base.weights_sha256:
             raise WeightsError(f"bitstream was written with {bitstream.codec_id} weights {bitstream.weights_sha256}, "
                                f"but the installed weights are {base.weights_sha256}")
+        temperature = texture_temperature(bitstream)  # a malformed one is refused before decoding
         x_b = base.decompress(bitstream)
         if realism == 0.0:
             return x_b
         self.check_quality(bitstream.quality)
-        generator = torch.Generator().manual_seed(noise_seed(bitstream.to_bytes()))
-        return self.sample(x_b, bitstream.quality, realism, steps, generator)
+        generator = torch.Generator().manual_seed(file_noise_seed(bitstream))
+        return self.sample(x_b, bitstream.quality, realism, steps, generator, temperature)
 
 
 def _load_base(name: str) -> nn.Module:
