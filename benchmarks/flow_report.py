@@ -187,7 +187,10 @@ def main() -> int:
         curves = _run_eval(name, root, spec, label, base, set_qualities, realisms, args.jobs, args.limit)
         points = {r: _points(c) for r, c in curves.items()}
         targets = _targets(points)
-        summary["sets"][title] = {"points": {f"{r:g}": p for r, p in points.items()}, "targets": targets}
+        encode = {label_r: dict(zip((f"{q:g}" for q in curves[r].results["quality"]), curves[r].results["encoding_time"]))
+                  for label_r, r in (("base", 0.0), ("generative", 1.0))}
+        summary["sets"][title] = {"points": {f"{r:g}": p for r, p in points.items()}, "targets": targets,
+                                  "encode_s": encode}
         sections.append((title, name, points, targets))
     shown = qualities[(len(qualities) - 1) // 2]  # the grid's and the timing's quality: a middle one
     previous = json.loads((OUT / "summary.json").read_text()) if (OUT / "summary.json").is_file() else {}
@@ -227,6 +230,15 @@ def main() -> int:
                        f"Raw results: `benchmarks/results/flow/{name}/`." for title, name, points, t in sections)
     grid = summary["grid"]
     command = " ".join(["python", "benchmarks/flow_report.py", *sys.argv[1:]])
+    texture = (", identical across a quality's rows" if not model.config.texture_temperatures else
+               ": the realism-0 rows are the base codec's files; the generative decoder's files add the encoder's "
+               "texture side information (the sampling temperature of the image, chosen by sampling "
+               f"{len(model.config.texture_temperatures)} candidates; one byte plus its sub-stream's name and "
+               "length, 10 bytes), which their bpp counts")
+    encode_lines = "\n".join(
+        f"- {title}: " + ", ".join(f"q{q} {e['base'][q]:.1f} s → {e['generative'][q]:.1f} s"
+                                   for q in e["base"])
+        for title, e in ((t, summary["sets"][t]["encode_s"]) for t in summary["sets"]))
     page = f"""# Generative decoding: {label} on {base} files
 
 Regenerated with `{command}` (resumable `licodec eval` runs; this run took
@@ -237,7 +249,7 @@ The same `.lic` files decoded three ways: realism 0 (exactly the base decode), a
 decoder at each realism (`licodec decode --realism R`; the sampler's defaults from config.json:
 {summary['decode_settings']}, the last being the octaves of the generated residual's low band
 that are removed). Bits are the files' real
-bytes, identical across a quality's rows. SSIMULACRA 2 and ColorVideoVDP: higher is better; SWD
+bytes{texture}. SSIMULACRA 2 and ColorVideoVDP: higher is better; SWD
 (sliced Wasserstein distance between Laplacian-pyramid patch distributions, ×1e3): lower is
 better, a measure of realism rather than fidelity.
 
@@ -254,6 +266,13 @@ Kodak {s['image']} ({s['size']}), base quality {s['quality']:g}, {s['threads']} 
 (measured {s['measured']}):
 base decode {s['base_s']:.2f} s; generative decode 1 step {s['steps_1_s']:.2f} s, 2 steps {s['steps_2_s']:.2f} s,
 4 steps {s['steps_4_s']:.2f} s, 8 steps {s['steps_8_s']:.2f} s ({s['per_step_s']:.2f} s per step).
+
+## Encode time
+
+Seconds per image in the eval runs above ({args.jobs} parallel processes of {max(1, (os.cpu_count() or 1) // args.jobs)}
+thread(s) each), base codec → generative decoder's file (with its texture search, if any):
+
+{encode_lines}
 """
     DOCS.mkdir(exist_ok=True)
     (DOCS / "flow.md").write_text(page)

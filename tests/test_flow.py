@@ -13,7 +13,8 @@ from PIL import Image
 import licodec
 from conftest import random_image
 from licodec import api
-from licodec.codec.flow import ENCODER_SWD_SEED, TEXTURE_STREAM, FlowDecoderConfig, file_noise_seed, low_band, noise_seed
+from licodec.codec.flow import (ENCODER_SWD_SEED, TEXTURE_STREAM, FlowDecoderConfig, file_noise_seed, low_band, noise_seed,
+                                 search_window)
 from licodec.entropy.container import Bitstream
 from licodec.errors import BitstreamError, LicodecError, WeightsError
 from licodec.zoo import create_model
@@ -277,9 +278,15 @@ def test_cli_decodes_a_file_with_realism(trained, tmp_path, monkeypatch):
     assert np.array_equal(np.asarray(image), outs["r1a"])
 
 
-def test_eval_runs_a_realism_sweep(trained, tmp_path):
+def test_eval_runs_a_realism_sweep(trained, tmp_path, monkeypatch):
+    """The realism settings of one generator decode one file: each image is encoded once for
+    them (and once for the base codec)."""
     from licodec.cli.main import main
+    from licodec.eval.codecs import EvalCodec
 
+    encodes = []
+    real_encode = EvalCodec.encode
+    monkeypatch.setattr(EvalCodec, "encode", lambda self, rgb, q: encodes.append(self.name) or real_encode(self, rgb, q))
     flow = f"flow={trained['run'] / 'export'}"
     out = tmp_path / "eval"
     assert main(["eval", str(trained["data"]), "--limit", "1", "-c", "hyperprior-vr", flow, f"{flow}:r0",
@@ -290,6 +297,7 @@ def test_eval_runs_a_realism_sweep(trained, tmp_path):
     assert r0["bpp"] == base["bpp"] == r1["bpp"]
     assert r0["psnr-rgb"] == pytest.approx(base["psnr-rgb"])
     assert r1["psnr-rgb"] != pytest.approx(base["psnr-rgb"])
+    assert sorted(encodes) == ["flow", "hyperprior-vr"]
 
 
 def test_realism_scales_one_generated_residual(flow, photo):
@@ -429,3 +437,38 @@ def test_texture_temperatures_are_validated_and_named_in_the_decode_settings(tex
         FlowDecoderConfig(**SMALL, texture_psnr_budget=-1.0)
     assert "texture 0.3,0.65,1 texture budget 100" in textured.decode_settings
     assert "texture" not in flow.decode_settings  # versions of results without side information are unchanged
+
+
+@pytest.mark.parametrize("size,pixels", [((72, 100), 1600), ((512, 768), 393216), ((2048, 1365), 393216),
+                                         ((70, 30), 64), ((64, 64), 0)])
+def test_the_texture_search_window_is_central_aligned_and_bounded(size, pixels):
+    h, w = size
+    top, left, wh, ww = search_window(size, 16, pixels)
+    if not pixels or h * w <= pixels:
+        assert (top, left, wh, ww) == (0, 0, h, w)
+        return
+    assert wh * ww <= max(pixels, 256) and 0 < wh <= h and 0 < ww <= w
+    assert top % 16 == left % 16 == wh % 16 == ww % 16 == 0
+    assert top + wh <= h and left + ww <= w
+    assert abs((top + wh / 2) - h / 2) <= 16 and abs((left + ww / 2) - w / 2) <= 16
+
+
+def test_on_a_large_image_the_encoder_samples_only_its_window(textured, photo, monkeypatch):
+    """With ``texture_window`` below the image's size, the candidates are sampled on the window
+    (the generator sees nothing else); the file still carries one of them and decodes whole."""
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=dataclasses.replace(textured.config, texture_window=1600))
+    model.load_state_dict(textured.state_dict())
+    shapes = []
+    real = model.unet.forward
+    monkeypatch.setattr(model.unet, "forward", lambda x_t, *a: shapes.append(tuple(x_t.shape[-2:])) or real(x_t, *a))
+    b = Bitstream.from_bytes(model.compress(photo, 2.0).to_bytes())
+    _, _, wh, ww = search_window((72, 100), model.stride, 1600)
+    assert set(shapes) == {(wh, ww)} and len(shapes) == 3 * model.config.steps
+    assert b.streams[TEXTURE_STREAM][0] in {round(200 * t) for t in model.config.texture_temperatures}
+    shapes.clear()
+    assert model.decompress(b, realism=1.0).shape == photo.shape
+    assert set(shapes) == {(72, 100)}
+    assert "texture window 1600" in model.decode_settings
+    with pytest.raises(ValueError, match="texture_window"):
+        FlowDecoderConfig(**SMALL, texture_window=-1)

@@ -43,7 +43,11 @@ carries it in a ``texture`` sub-stream of one byte (the temperature in units of 
 describes itself whatever the installed config lists), and its bytes count in the rate. The
 noise seed hashes the file without that sub-stream, so that the encoder's trial and the decode
 draw the same noise (an alpha channel or a grey/16-bit header, which :mod:`licodec.api` adds after
-the codec, changes the noise: the choice then stays valid but was made on another draw).
+the codec, changes the noise: the choice then stays valid but was made on another draw). On an
+image larger than ``texture_window`` pixels the encoder tries the candidates on a central window of
+about that many pixels (the decoder's noise and base decode there), so that its cost is bounded
+(six 4-step samples of a Kodak-sized window whatever the photo's size); the window's edges see
+less context than in the full decode, so the choice there is an estimate of the full decode's.
 """
 
 from __future__ import annotations
@@ -93,6 +97,8 @@ class FlowDecoderConfig(StoredConfig):
     information, see the module docstring; each a multiple of ``1 / TEXTURE_UNITS`` in (0, 1]);
     empty: no ``texture`` sub-stream, every decode at ``temperature``.
     texture_psnr_budget: the encoder's limit on a candidate's PSNR loss against the base decode, dB.
+    texture_window: the encoder's search runs on a central window of at most this many pixels
+    (same aspect, multiples of the stride; 0: always on the whole image).
     """
 
     base: str = "hyperprior-vr"
@@ -107,11 +113,13 @@ class FlowDecoderConfig(StoredConfig):
     low_band_octaves: int = 0
     texture_temperatures: tuple = ()
     texture_psnr_budget: float = 2.0
+    texture_window: int = 0
     # sampler settings chosen after export (benchmarks/flow_temperature.py --set-config writes them
     # into config.json): the weights file's stored config may hold other values; each with its
     # label in FlowDecoder.decode_settings (the version of licodec eval's rows)
     DECODE_CHOICES = {"steps": "steps", "temperature": "temperature", "low_band_octaves": "low band",
-                      "texture_temperatures": "texture", "texture_psnr_budget": "texture budget"}
+                      "texture_temperatures": "texture", "texture_psnr_budget": "texture budget",
+                      "texture_window": "texture window"}
 
     def __post_init__(self) -> None:
         for name in ("qualities", "channels", "blocks", "texture_temperatures"):
@@ -130,6 +138,8 @@ class FlowDecoderConfig(StoredConfig):
                 raise ValueError(f"texture temperatures must be multiples of 1/{TEXTURE_UNITS} in (0, 1], got {t}")
         if not self.texture_psnr_budget >= 0:
             raise ValueError(f"texture_psnr_budget must be at least 0, got {self.texture_psnr_budget}")
+        if self.texture_window < 0:
+            raise ValueError(f"texture_window must be at least 0, got {self.texture_window}")
         if not 0 <= self.low_band_octaves < len(self.channels):
             raise ValueError(f"low_band_octaves must lie in [0, {len(self.channels) - 1}], got {self.low_band_octaves}")
 
@@ -255,6 +265,21 @@ def texture_temperature(bitstream: Bitstream) -> float | None:
     return code[0] / TEXTURE_UNITS
 
 
+def search_window(size: tuple[int, int], stride: int, pixels: int) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the encoder's texture search in an image of ``size``
+    ``(H, W)``: the whole image when ``pixels`` is 0 or the image has at most that many pixels;
+    else a central window of the image's aspect with at most ``pixels`` pixels, its sides and
+    corner multiples of ``stride`` (so the window's noise and padding are the full decode's)."""
+    h, w = size
+    if not pixels or h * w <= pixels:
+        return 0, 0, h, w
+    scale = math.sqrt(pixels / (h * w))
+    wh = min(h, max(stride, int(h * scale) // stride * stride))
+    ww = min(w, max(stride, pixels // wh // stride * stride))
+    top, left = (h - wh) // 2 // stride * stride, (w - ww) // 2 // stride * stride
+    return top, left, wh, ww
+
+
 def check_realism(realism: float) -> float:
     r = float(realism)
     if not 0.0 <= r <= 1.0 or math.isnan(r):
@@ -358,11 +383,17 @@ class FlowDecoder(nn.Module):
         if realism == 0.0:
             return x_b.clamp(0, 1)
         padded, size = pad_to_multiple(x_b, self.stride)
-        q = quality_tensor(quality, x_b.shape[0]).to(x_b.device)
         eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
+        return crop(self._refine(padded, eps, quality, realism, steps, temperature), size).clamp(0, 1)
+
+    def _refine(self, padded: Tensor, eps: Tensor, quality, realism: float, steps: int,
+                temperature: float | None) -> Tensor:
+        """``padded`` (multiples of the stride) plus ``realism`` times the residual sampled from
+        ``temperature * eps`` (same shape); not clamped."""
+        q = quality_tensor(quality, padded.shape[0]).to(padded.device)
         temperature = self.config.temperature if temperature is None else temperature
         x = self.detail(self.integrate(temperature * eps, padded, q, steps))
-        return crop(padded + realism * x / self.config.residual_scale, size).clamp(0, 1)
+        return padded + realism * x / self.config.residual_scale
 
     @property
     def decode_settings(self) -> str:
@@ -423,21 +454,28 @@ class FlowDecoder(nn.Module):
         sample (realism 1, default steps, the decoder's noise) has the lowest SWD against ``x``
         (:func:`licodec.eval.pyramid_metrics.swd`, with other patch positions than its default
         seed) among those within ``texture_psnr_budget`` dB of the base decode's PSNR; without
-        such a candidate, the one with the smallest PSNR loss."""
+        such a candidate, the one with the smallest PSNR loss. On an image of more than
+        ``texture_window`` pixels, all of this on the window :func:`search_window` places."""
         from licodec.eval.metrics import psnr
         from licodec.eval.pyramid_metrics import swd
 
         def u8(t: Tensor):
             return (t[0].float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
-        ref = u8(x)
         x_b = self.base.decompress(bitstream)
+        padded, size = pad_to_multiple(x_b, self.stride)
+        generator = torch.Generator().manual_seed(file_noise_seed(bitstream))
+        eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
+        top, left, h, w = search_window(size, self.stride, self.config.texture_window)
+        ph, pw = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride  # the whole padded image, or h, w
+        x, x_b = x[..., top : top + h, left : left + w], x_b[..., top : top + h, left : left + w]
+        padded, eps = padded[..., top : top + ph, left : left + pw], eps[..., top : top + ph, left : left + pw]
+        ref = u8(x)
         base_psnr = psnr(u8(x_b), ref)
-        seed = file_noise_seed(bitstream)
+        steps = check_steps(self.config.steps)
         trials = []
         for t in self.config.texture_temperatures:
-            dec = u8(self.sample(x_b, bitstream.quality, 1.0, generator=torch.Generator().manual_seed(seed),
-                                 temperature=t))
+            dec = u8(crop(self._refine(padded, eps, bitstream.quality, 1.0, steps, t), (h, w)))
             trials.append((t, base_psnr - psnr(dec, ref), swd(ref, dec, seed=ENCODER_SWD_SEED)))
         allowed = [trial for trial in trials if trial[1] <= self.config.texture_psnr_budget]
         return (min(allowed, key=lambda c: c[2]) if allowed else min(trials, key=lambda c: c[1]))[0]

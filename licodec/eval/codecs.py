@@ -42,6 +42,13 @@ class EvalCodec:
 
         return get_anchor(self.name).version()
 
+    def encoder_key(self) -> tuple:
+        """Equal for codecs that write the same file (a generative decoder's realism settings):
+        the runner encodes once for all of them."""
+        if self.kind == "licodec":
+            return (self.kind, self.model, self.weights_dir, self.effort)
+        return (self.kind, self.name)
+
     def check_quality(self, quality: float) -> None:
         if self.kind == "licodec":
             self._codec().check_quality(quality)

@@ -2,7 +2,8 @@
 
 For every image and codec, each quality is encoded to real bytes, decoded, and measured
 (PSNR on RGB and Y always; the other metrics of :mod:`licodec.eval.metric_registry` on
-request). One row per (image, codec, quality) goes to ``OUT/per_image.csv`` as soon as
+request). Codecs that write the same file (a generative decoder at several realisms, which
+differ only in the decode) share one encode per image and quality. One row per (image, codec, quality) goes to ``OUT/per_image.csv`` as soon as
 that image is done, so an interrupted run resumes where it stopped; rows carry the
 encoder's version (weights hash, library versions), and rows of another version are not
 reused. When all rows are there, ``OUT/<codec>.json`` holds the curve in CompressAI's
@@ -40,11 +41,13 @@ TIME_COLUMNS = ["encoding_time", "decoding_time"]
 
 @dataclass(frozen=True)
 class Unit:
-    """One image through one codec at the qualities still missing."""
+    """One image through codecs that write the same file (one encoder; a generative decoder's
+    realism settings), at the qualities still missing: each quality is encoded once and decoded
+    by each codec."""
 
     path: str
     name: str  # path relative to the dataset root, as written in the CSV
-    codec: EvalCodec
+    codecs: tuple[EvalCodec, ...]
     qualities: tuple[float, ...]
 
 
@@ -71,7 +74,8 @@ def _metric(name: str, weights_dir):
 
 
 def run_unit(unit: Unit, metrics: tuple[str, ...], weights_dir: str | None) -> list[dict]:
-    """Encode, decode and measure one image with one codec; rows in CSV column order."""
+    """Encode each quality once, decode it with each of the unit's codecs and measure; rows in
+    CSV column order (every codec's row carries the shared encode's time)."""
     from licodec.eval.metrics import psnr, psnr_y
     from licodec.image_io import read_image
 
@@ -80,28 +84,31 @@ def run_unit(unit: Unit, metrics: tuple[str, ...], weights_dir: str | None) -> l
     except LicodecError as e:
         raise LicodecError(f"{unit.name}: {e}") from None
     h, w = rgb.shape[:2]
-    version = unit.codec.version()
+    versions = [codec.version() for codec in unit.codecs]
     rows = []
     for q in unit.qualities:
+        codec = unit.codecs[0]
         try:
             t0 = time.perf_counter()
-            data = unit.codec.encode(rgb, q)
-            t1 = time.perf_counter()
-            decoded = unit.codec.decode(data)
-            t2 = time.perf_counter()
-            if decoded.shape != rgb.shape:
-                raise LicodecError(f"decoded shape {decoded.shape} differs from the source {rgb.shape}")
-            row = {"image": unit.name, "codec": unit.codec.name, "version": version,
-                   "quality": q, "width": w, "height": h, "bytes": len(data), "bpp": 8 * len(data) / (w * h),
-                   "psnr-rgb": psnr(rgb, decoded), "psnr-y": psnr_y(rgb, decoded)}
-            for m in metrics:
-                row[registry.get(m).key] = _metric(m, weights_dir)(rgb, decoded)
-            row["encoding_time"], row["decoding_time"] = t1 - t0, t2 - t1
+            data = codec.encode(rgb, q)
+            encoding_time = time.perf_counter() - t0
+            for codec, version in zip(unit.codecs, versions):
+                t1 = time.perf_counter()
+                decoded = codec.decode(data)
+                t2 = time.perf_counter()
+                if decoded.shape != rgb.shape:
+                    raise LicodecError(f"decoded shape {decoded.shape} differs from the source {rgb.shape}")
+                row = {"image": unit.name, "codec": codec.name, "version": version,
+                       "quality": q, "width": w, "height": h, "bytes": len(data), "bpp": 8 * len(data) / (w * h),
+                       "psnr-rgb": psnr(rgb, decoded), "psnr-y": psnr_y(rgb, decoded)}
+                for m in metrics:
+                    row[registry.get(m).key] = _metric(m, weights_dir)(rgb, decoded)
+                row["encoding_time"], row["decoding_time"] = encoding_time, t2 - t1
+                rows.append(row)
         except LicodecError as e:
-            raise LicodecError(f"{unit.name}, {unit.codec.name} at quality {q:g}: {e}") from None
+            raise LicodecError(f"{unit.name}, {codec.name} at quality {q:g}: {e}") from None
         except Exception as e:  # a codec library failing on one image: say where, in one line
-            raise LicodecError(f"{unit.name}, {unit.codec.name} at quality {q:g}: {type(e).__name__}: {e}") from None
-        rows.append(row)
+            raise LicodecError(f"{unit.name}, {codec.name} at quality {q:g}: {type(e).__name__}: {e}") from None
     return rows
 
 
@@ -196,10 +203,12 @@ def evaluate(dataset: Dataset, codec_names: list[str], out_dir: str | Path,
              for p in dataset.paths]
     units = []
     for path, name in zip(dataset.paths, names):
+        shared: dict[tuple, list[EvalCodec]] = {}  # codecs writing the same file at the same missing qualities
         for c in codecs:
             todo = tuple(q for q in sweep[c.name] if (name, c.name, versions[c.name], _quality_key(q)) not in done)
             if todo:
-                units.append(Unit(str(path), name, c, todo))
+                shared.setdefault((c.encoder_key(), todo), []).append(c)
+        units += [Unit(str(path), name, tuple(group), todo) for (_, todo), group in shared.items()]
 
     jobs = max(1, min(jobs, len(units) or 1))
     _run_units(units, metrics, weights_dir, jobs, csv_path, columns, progress)
