@@ -265,6 +265,12 @@ def texture_temperature(bitstream: Bitstream) -> float | None:
     return code[0] / TEXTURE_UNITS
 
 
+def _noise(padded: Tensor, generator: torch.Generator | None) -> Tensor:
+    """The sampler's ``N(0, I)`` of ``padded``'s shape (float32, on its device): one draw shared by
+    the decoder and the encoder's texture search."""
+    return torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(padded.device)
+
+
 def search_window(size: tuple[int, int], stride: int, pixels: int) -> tuple[int, int, int, int]:
     """``(top, left, height, width)`` of the encoder's texture search in an image of ``size``
     ``(H, W)``: the whole image when ``pixels`` is 0 or the image has at most that many pixels;
@@ -383,7 +389,7 @@ class FlowDecoder(nn.Module):
         if realism == 0.0:
             return x_b.clamp(0, 1)
         padded, size = pad_to_multiple(x_b, self.stride)
-        eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
+        eps = _noise(padded, generator)
         return crop(self._refine(padded, eps, quality, realism, steps, temperature), size).clamp(0, 1)
 
     def _refine(self, padded: Tensor, eps: Tensor, quality, realism: float, steps: int,
@@ -464,8 +470,7 @@ class FlowDecoder(nn.Module):
 
         x_b = self.base.decompress(bitstream)
         padded, size = pad_to_multiple(x_b, self.stride)
-        generator = torch.Generator().manual_seed(file_noise_seed(bitstream))
-        eps = torch.randn(padded.shape, generator=generator, dtype=torch.float32).to(x_b.device)
+        eps = _noise(padded, torch.Generator().manual_seed(file_noise_seed(bitstream)))  # the decoder's draw
         top, left, h, w = search_window(size, self.stride, self.config.texture_window)
         ph, pw = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride  # the whole padded image, or h, w
         x, x_b = x[..., top : top + h, left : left + w], x_b[..., top : top + h, left : left + w]

@@ -3,8 +3,8 @@
 For every image and codec, each quality is encoded to real bytes, decoded, and measured
 (PSNR on RGB and Y always; the other metrics of :mod:`licodec.eval.metric_registry` on
 request). Codecs that write the same file (a generative decoder at several realisms, which
-differ only in the decode) share one encode per image and quality. One row per (image, codec, quality) goes to ``OUT/per_image.csv`` as soon as
-that image is done, so an interrupted run resumes where it stopped; rows carry the
+differ only in the decode) share one encode per image and quality. One row per (image, codec,
+quality) goes to ``OUT/per_image.csv`` as soon as that image is done, so an interrupted run resumes where it stopped; rows carry the
 encoder's version (weights hash, library versions), and rows of another version are not
 reused. When all rows are there, ``OUT/<codec>.json`` holds the curve in CompressAI's
 format: per quality, the mean over images of bpp and of each metric (CompressAI's
