@@ -232,9 +232,14 @@ def main() -> int:
     command = " ".join(["python", "benchmarks/flow_report.py", *sys.argv[1:]])
     texture = (", identical across a quality's rows" if not model.config.texture_temperatures else
                ": the realism-0 rows are the base codec's files; the generative decoder's files add the encoder's "
-               "texture side information (the sampling temperature of the image, chosen by sampling "
-               f"{len(model.config.texture_temperatures)} candidates; one byte plus its sub-stream's name and "
-               "length, 10 bytes), which their bpp counts")
+               "texture side information (the image's sampling temperature"
+               + (" and the gain of the generated residual, chosen among "
+                  f"{len(model.config.texture_temperatures)} x {len(model.config.texture_gains)} candidates from "
+                  f"{len(model.config.texture_temperatures)} samples; two bytes plus its sub-stream's name and length, 11 bytes"
+                  if model.config.texture_gains else
+                  f", chosen by sampling {len(model.config.texture_temperatures)} candidates; one byte plus its "
+                  "sub-stream's name and length, 10 bytes")
+               + "), which their bpp counts")
     encode_lines = "\n".join(
         f"- {title}: " + ", ".join(f"q{q} {e['base'][q]:.1f} s → {e['generative'][q]:.1f} s"
                                    for q in e["base"])

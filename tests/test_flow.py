@@ -423,11 +423,56 @@ def test_the_psnr_budget_limits_the_choice(textured, photo):
     assert b.streams[TEXTURE_STREAM][0] == round(200 * min(losses, key=losses.get))
 
 
-@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x80"])
+@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x00", b"\x80\x80\x80"])
 def test_a_malformed_texture_byte_is_refused_before_decoding(textured, photo, value):
     b = _with_texture(textured.compress(photo, 2.0), value)
     with pytest.raises(BitstreamError, match="texture sub-stream"):
         textured.decompress(Bitstream.from_bytes(b.to_bytes()), realism=1.0)
+
+
+@pytest.fixture(scope="module")
+def gained(textured):
+    """``textured`` with the residual's gain chosen too (side information of two bytes)."""
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=dataclasses.replace(textured.config, texture_temperatures=(0.3, 1.0),
+                                                    texture_gains=(0.5, 1.0, 1.5)))
+    model.load_state_dict(textured.state_dict())
+    return model
+
+
+def test_texture_gain_is_a_second_byte_the_decoder_follows(gained, photo):
+    """With ``texture_gains`` the encoder writes (temperature, gain) as two bytes and picks the pair
+    with the lowest SWD (encoder seed) as the decoder decodes it; the gain scales the generated
+    residual, realism scales it again, and a gain of 1 decodes as the one-byte stream does."""
+    from licodec.eval.pyramid_metrics import swd
+
+    b = Bitstream.from_bytes(gained.compress(photo, 2.0).to_bytes())
+    assert len(b.streams[TEXTURE_STREAM]) == 2
+    ref = (photo[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    scores = {}
+    for t in gained.config.texture_temperatures:
+        for g in gained.config.texture_gains:
+            dec = gained.decompress(_with_texture(b, bytes([round(200 * t), round(100 * g)])), realism=1.0)
+            scores[t, g] = swd(ref, (dec[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), seed=ENCODER_SWD_SEED)
+    assert len(set(scores.values())) == 6  # both settings change the decode
+    t, g = min(scores, key=scores.get)
+    assert tuple(b.streams[TEXTURE_STREAM]) == (round(200 * t), round(100 * g))
+    one_byte = gained.decompress(_with_texture(b, bytes([60])), realism=1.0)
+    assert torch.equal(one_byte, gained.decompress(_with_texture(b, bytes([60, 100])), realism=1.0))
+    assert torch.equal(gained.decompress(_with_texture(b, bytes([60, 200])), realism=0.5), one_byte)
+    assert torch.equal(gained.decompress(_with_texture(b, bytes([60, 150])), realism=0.0),
+                       licodec.load("hyperprior-vr").decompress(b))
+
+
+def test_texture_gains_are_validated_and_named_in_the_decode_settings(gained, textured):
+    with pytest.raises(ValueError, match="multiples of 1/100"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9,), texture_gains=(1.005,))
+    with pytest.raises(ValueError, match="multiples of 1/100"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9,), texture_gains=(2.6,))
+    with pytest.raises(ValueError, match="need texture_temperatures"):
+        FlowDecoderConfig(**SMALL, texture_gains=(1.0,))
+    assert "texture 0.3,1 texture gains 0.5,1,1.5 texture budget 100" in gained.decode_settings
+    assert "gains" not in textured.decode_settings  # versions of results without gains are unchanged
 
 
 def test_texture_temperatures_are_validated_and_named_in_the_decode_settings(textured, flow):
