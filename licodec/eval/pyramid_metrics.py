@@ -188,15 +188,21 @@ def _directions(dim: int) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+def _sorted_projections(d: np.ndarray) -> list[np.ndarray]:
+    """The ``(N, D)`` descriptors projected on the 4 x 128 fixed directions, each row sorted."""
+    return [np.sort(dirs @ d.T, axis=1) for dirs in _directions(d.shape[1])]  # (128, N): sort along rows
+
+
+def _projection_distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Mean absolute difference of two sets' sorted projections, averaged over the direction sets."""
+    return float(np.mean([np.abs(pa - pb).mean() for pa, pb in zip(a, b)]))
+
+
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray) -> float:
     """Sliced Wasserstein-1 distance between two ``(N, D)`` descriptor sets of equal size:
     the mean, over 4 x 128 fixed random directions, of the mean absolute difference of the
     sorted projections (ProGAN's ``sliced_wasserstein``)."""
-    results = []
-    for dirs in _directions(a.shape[1]):
-        pa, pb = np.sort(dirs @ a.T, axis=1), np.sort(dirs @ b.T, axis=1)  # (128, N): sort along rows
-        results.append(np.abs(pa - pb).mean())
-    return float(np.mean(results))
+    return _projection_distance(_sorted_projections(a), _sorted_projections(b))
 
 
 def _level_descriptors(images: Iterable[np.ndarray], levels: int, count: int, seed: int) -> list[list[np.ndarray]]:
@@ -242,27 +248,19 @@ class SWDReference:
 
     def __init__(self, ref: np.ndarray, patches: int = SWD_PATCHES, seed: int = SWD_SEED) -> None:
         registry.check_pair(ref, ref, "swd")
-        self.ref = ref
+        self.ref, self.patches, self.seed = ref, patches, seed
         self.levels = swd_levels(*ref.shape[:2])
-        pyr = swd_pyramid(np.asarray(ref, dtype=np.float64).transpose(2, 0, 1), self.levels)
-        rng = np.random.default_rng((seed, 0))  # the first image's positions (_level_descriptors)
-        self.positions, self.sorted = [], []
-        for level in pyr:
-            ys, xs = _patch_positions(level.shape[1], level.shape[2], patches, rng)
-            self.positions.append((ys, xs))
-            d = _descriptors(_patches(level, ys, xs))
-            self.sorted.append([np.sort(dirs @ d.T, axis=1) for dirs in _directions(d.shape[1])])
+        self.sorted = [_sorted_projections(_descriptors(p)) for p in self._level_patches(ref)]
+
+    def _level_patches(self, img: np.ndarray) -> list[np.ndarray]:
+        """Per level, the patches of ``img`` at the positions :func:`swd` draws (the same for any image of this size)."""
+        return _level_descriptors([img], self.levels, self.patches, self.seed)[0]
 
     def __call__(self, dist: np.ndarray) -> float:
         """SWD x 10^3 between the reference and ``dist`` (same shape, uint8)."""
         registry.check_pair(self.ref, dist, "swd")
-        pyr = swd_pyramid(np.asarray(dist, dtype=np.float64).transpose(2, 0, 1), self.levels)
-        per_level = []
-        for level, (ys, xs), ref_sorted in zip(pyr, self.positions, self.sorted):
-            d = _descriptors(_patches(level, ys, xs))
-            per_level.append(float(np.mean([np.abs(np.sort(dirs @ d.T, axis=1) - s).mean()
-                                            for dirs, s in zip(_directions(d.shape[1]), ref_sorted)])))
-        return 1e3 * float(np.mean(per_level))
+        return 1e3 * float(np.mean([_projection_distance(_sorted_projections(_descriptors(p)), s)
+                                    for p, s in zip(self._level_patches(dist), self.sorted)]))
 
 
 def swd_pooled(refs: Sequence[np.ndarray], dists: Sequence[np.ndarray], patches_per_image: int = 128,
