@@ -239,6 +239,8 @@ def main() -> int:
                   if model.config.texture_gains else
                   f", chosen by sampling {len(model.config.texture_temperatures)} candidates; one byte plus its "
                   "sub-stream's name and length, 10 bytes")
+               + (f"; the best of {model.config.texture_draws} noise draws at that temperature, a third byte"
+                  if model.config.texture_draws > 1 else "")
                + "), which their bpp counts")
     encode_lines = "\n".join(
         f"- {title}: " + ", ".join(f"q{q} {e['base'][q]:.1f} s → {e['generative'][q]:.1f} s"

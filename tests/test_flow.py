@@ -423,7 +423,7 @@ def test_the_psnr_budget_limits_the_choice(textured, photo):
     assert b.streams[TEXTURE_STREAM][0] == round(200 * min(losses, key=losses.get))
 
 
-@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x00", b"\x80\x80\x80"])
+@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x00", b"\x80\x00\x01", b"\x80\x80\x80\x00"])
 def test_a_malformed_texture_byte_is_refused_before_decoding(textured, photo, value):
     b = _with_texture(textured.compress(photo, 2.0), value)
     with pytest.raises(BitstreamError, match="texture sub-stream"):
@@ -462,6 +462,38 @@ def test_texture_gain_is_a_second_byte_the_decoder_follows(gained, photo):
     assert torch.equal(gained.decompress(_with_texture(b, bytes([60, 200])), realism=0.5), one_byte)
     assert torch.equal(gained.decompress(_with_texture(b, bytes([60, 150])), realism=0.0),
                        licodec.load("hyperprior-vr").decompress(b))
+
+
+def test_texture_draw_is_a_third_byte_the_decoder_follows(textured, photo):
+    """With ``texture_draws`` the encoder picks the temperature on the file's own noise, then tries
+    the other draws at it, and writes (temperature, gain 1, draw); the decoder samples the chosen
+    draw, and the choice is the candidate with the lowest SWD (encoder seed) as decoded."""
+    from licodec.eval.pyramid_metrics import swd
+
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=dataclasses.replace(textured.config, texture_draws=3))
+    model.load_state_dict(textured.state_dict())
+    b = Bitstream.from_bytes(model.compress(photo, 2.0).to_bytes())
+    ref = (photo[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    def score(t, k):
+        dec = model.decompress(_with_texture(b, bytes([round(200 * t), 100, k])), realism=1.0)
+        return swd(ref, (dec[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), seed=ENCODER_SWD_SEED)
+
+    first = {(t, 0): score(t, 0) for t in model.config.texture_temperatures}
+    best_t = min(first, key=first.get)[0]
+    scores = {**first, **{(best_t, k): score(best_t, k) for k in (1, 2)}}
+    assert len(set(scores.values())) == 5  # each draw changes the decode
+    t, k = min(scores, key=scores.get)
+    assert tuple(b.streams[TEXTURE_STREAM]) == (round(200 * t), 100, k)
+    # draw 0 is the file's own noise: a one-byte stream decodes the same
+    assert torch.equal(model.decompress(_with_texture(b, bytes([60, 100, 0])), realism=1.0),
+                       model.decompress(_with_texture(b, bytes([60])), realism=1.0))
+    with pytest.raises(ValueError, match="texture_draws must lie"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9,), texture_draws=0)
+    with pytest.raises(ValueError, match="texture_draws need"):
+        FlowDecoderConfig(**SMALL, texture_draws=2)
+    assert "texture draws 3" in model.decode_settings and "draws" not in textured.decode_settings
 
 
 def test_texture_gains_are_validated_and_named_in_the_decode_settings(gained, textured):

@@ -1,7 +1,7 @@
 """A generative decoder on top of a base codec: a conditional rectified flow in pixel space.
 
 The base codec's bitstream is the whole file, so one file decodes either way; the only addition, when
-the decoder's config lists ``texture_temperatures``, is a one- or two-byte ``texture`` sub-stream (below).
+the decoder's config lists ``texture_temperatures``, is a one- to three-byte ``texture`` sub-stream (below).
 The base decode ``x_b`` (its MSE-trained reconstruction) is the explicit representation; the
 flow generates the detail it lost, the residual ``r = x - x_b``, conditioned on ``x_b`` and the
 base quality. The idea is that of HFD (Hoogeboom et al. 2023, "High-Fidelity Image Compression
@@ -48,7 +48,10 @@ carries the gain (units of 1/100; a one-byte sub-stream means gain 1); the decod
 13-20 (q 2 / 6, encoder's choice, measured SWD) gains 1.0-1.5 over the 6 temperatures gave SWD
 37.4% / 38.5% below the base decode against 36.2% / 36.9% for the temperature alone, for
 1.23 / 1.55 dB of PSNR instead of 0.93 / 1.07; on Kodak it added 0.5-1.1 points at realism 1, on
-the CLIC subset none, so the shipped config does not list gains (vqgan-flow's TRAINING.md). The
+the CLIC subset none, so the shipped config does not list gains (vqgan-flow's TRAINING.md). With
+``texture_draws`` above 1 the encoder also keeps the best of several noise draws (a third byte;
+draw ``k`` seeds the noise by :func:`draw_seed`): the temperature is chosen on the file's own
+draw, then the other draws are sampled at it, so ``N`` draws cost ``N - 1`` more samples. The
 noise seed hashes the file without that sub-stream, so that the encoder's trial and the decode
 draw the same noise (an alpha channel or a grey/16-bit header, which :mod:`licodec.api` adds after
 the codec, changes the noise: the choice then stays valid but was made on another draw). On an
@@ -80,6 +83,10 @@ TEXTURE_UNITS = 200
 #: the second byte of a ``texture`` sub-stream, when the config lists ``texture_gains``: the gain
 #: of the generated residual times :data:`TEXTURE_GAIN_UNITS` (1..255)
 TEXTURE_GAIN_UNITS = 100
+#: the third byte of a ``texture`` sub-stream, when the config's ``texture_draws`` is above 1: which
+#: of the file's noise draws the decoder samples from (0: the file's own, :func:`file_noise_seed`;
+#: ``k``: :func:`draw_seed`), so the encoder may keep the best of several samples
+TEXTURE_DRAWS_MAX = 256
 #: patch positions of the encoder's SWD (:meth:`FlowDecoder.choose_texture`): not the metric's
 #: default seed, so that the choice is not fitted to the very patches an evaluation measures
 ENCODER_SWD_SEED = 1
@@ -110,6 +117,10 @@ class FlowDecoderConfig(StoredConfig):
     texture_gains: gains of the generated residual (its strength) the encoder chooses from jointly
     with the temperature, each a multiple of ``1 / TEXTURE_GAIN_UNITS`` in (0, 2.55]; empty: gain 1
     and a one-byte ``texture`` sub-stream, else two bytes (temperature, gain).
+    texture_draws: how many noise draws the encoder tries (1: only the file's own); above 1, the
+    best temperature (and gain) is found on draw 0, then draws ``1 .. texture_draws - 1`` are
+    sampled at that temperature (each with every gain), the best of all these kept, and the
+    ``texture`` sub-stream has three bytes (temperature, gain, draw).
     texture_psnr_budget: the encoder's limit on a candidate's PSNR loss against the base decode, dB.
     texture_window: the encoder's search runs on a central window of at most this many pixels
     (same aspect, multiples of the stride; 0: always on the whole image).
@@ -127,6 +138,7 @@ class FlowDecoderConfig(StoredConfig):
     low_band_octaves: int = 0
     texture_temperatures: tuple = ()
     texture_gains: tuple = ()
+    texture_draws: int = 1
     texture_psnr_budget: float = 2.0
     texture_window: int = 0
     # sampler settings chosen after export (benchmarks/flow_temperature.py --set-config writes them
@@ -134,6 +146,7 @@ class FlowDecoderConfig(StoredConfig):
     # label in FlowDecoder.decode_settings (the version of licodec eval's rows)
     DECODE_CHOICES = {"steps": "steps", "temperature": "temperature", "low_band_octaves": "low band",
                       "texture_temperatures": "texture", "texture_gains": "texture gains",
+                      "texture_draws": "texture draws",
                       "texture_psnr_budget": "texture budget",
                       "texture_window": "texture window"}
 
@@ -158,6 +171,10 @@ class FlowDecoderConfig(StoredConfig):
                                  f"{255 / TEXTURE_GAIN_UNITS:g}], got {g}")
         if self.texture_gains and not self.texture_temperatures:
             raise ValueError("texture_gains need texture_temperatures (the gain is chosen jointly with them)")
+        if not 1 <= self.texture_draws <= TEXTURE_DRAWS_MAX:
+            raise ValueError(f"texture_draws must lie in [1, {TEXTURE_DRAWS_MAX}], got {self.texture_draws}")
+        if self.texture_draws > 1 and not self.texture_temperatures:
+            raise ValueError("texture_draws need texture_temperatures (the draw is chosen jointly with them)")
         if not self.texture_psnr_budget >= 0:
             raise ValueError(f"texture_psnr_budget must be at least 0, got {self.texture_psnr_budget}")
         if self.texture_window < 0:
@@ -275,18 +292,26 @@ def file_noise_seed(bitstream: Bitstream) -> int:
     return noise_seed(bitstream.to_bytes())
 
 
-def texture_settings(bitstream: Bitstream) -> tuple[float, float] | None:
-    """``(temperature, gain)`` from a file's ``texture`` sub-stream (one byte: the temperature, gain
-    1; two: temperature and gain), or None without one."""
+def texture_settings(bitstream: Bitstream) -> tuple[float, float, int] | None:
+    """``(temperature, gain, draw)`` from a file's ``texture`` sub-stream (one byte: the
+    temperature, gain 1, draw 0; two: temperature and gain; three: temperature, gain and draw), or
+    None without one."""
     code = bitstream.streams.get(TEXTURE_STREAM)
     if code is None:
         return None
-    if len(code) not in (1, 2) or not 1 <= code[0] <= TEXTURE_UNITS or code[1:] == b"\0":
+    if len(code) not in (1, 2, 3) or not 1 <= code[0] <= TEXTURE_UNITS or code[1:2] == b"\0":
         raise BitstreamError(f"malformed texture sub-stream ({len(code)} bytes"
-                             + (f", values {list(code)})" if len(code) in (1, 2) else ")")
+                             + (f", values {list(code)})" if len(code) in (1, 2, 3) else ")")
                              + f": a temperature byte from 1 to {TEXTURE_UNITS}, then optionally a gain byte "
-                             "from 1 to 255, expected")
-    return code[0] / TEXTURE_UNITS, (code[1] / TEXTURE_GAIN_UNITS if len(code) == 2 else 1.0)
+                             "from 1 to 255 and a draw byte, expected")
+    return (code[0] / TEXTURE_UNITS, code[1] / TEXTURE_GAIN_UNITS if len(code) >= 2 else 1.0,
+            code[2] if len(code) == 3 else 0)
+
+
+def draw_seed(seed: int, draw: int) -> int:
+    """The noise seed of the file's ``draw``-th draw: ``seed`` (:func:`file_noise_seed`) itself for
+    draw 0, else :func:`noise_seed` of its 8 bytes and the draw's byte."""
+    return seed if draw == 0 else noise_seed(seed.to_bytes(8, "little") + bytes([draw]))
 
 
 def _noise(padded: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -430,7 +455,8 @@ class FlowDecoder(nn.Module):
         """The sampler's settings that are not in the weights (results of other settings are stale)."""
         c = self.config
         choices = [(name, label) for name, label in c.DECODE_CHOICES.items()  # (versions before side information)
-                   if (c.texture_temperatures or not name.startswith("texture")) and (c.texture_gains or name != "texture_gains")]
+                   if (c.texture_temperatures or not name.startswith("texture")) and (c.texture_gains or name != "texture_gains")
+                   and (c.texture_draws > 1 or name != "texture_draws")]
 
         def show(v) -> str:
             return ",".join(f"{t:g}" for t in v) if isinstance(v, tuple) else f"{v:g}"
@@ -472,18 +498,21 @@ class FlowDecoder(nn.Module):
         :meth:`choose_texture`."""
         self.check_quality(quality)
         bitstream = self.base.compress(x, quality, effort=effort)
-        if self.config.texture_temperatures:
-            t, g = self.choose_texture(x, bitstream)
-            code = [round(t * TEXTURE_UNITS)] + ([round(g * TEXTURE_GAIN_UNITS)] if self.config.texture_gains else [])
+        c = self.config
+        if c.texture_temperatures:
+            t, g, k = self.choose_texture(x, bitstream)
+            code = ([round(t * TEXTURE_UNITS)] + ([round(g * TEXTURE_GAIN_UNITS)] if c.texture_gains or c.texture_draws > 1 else [])
+                    + ([k] if c.texture_draws > 1 else []))
             bitstream.streams[TEXTURE_STREAM] = bytes(code)
         return bitstream
 
     @torch.no_grad()
-    def choose_texture(self, x: Tensor, bitstream: Bitstream) -> tuple[float, float]:
-        """The encoder's side information ``(temperature, gain)`` for ``x`` ``(1, 3, H, W)`` in [0, 1]
-        coded as ``bitstream`` (without a texture sub-stream): of ``texture_temperatures`` times
-        ``texture_gains`` (gain 1 without them), the pair whose full sample (realism 1, default
-        steps, the decoder's noise) has the lowest SWD against ``x``
+    def choose_texture(self, x: Tensor, bitstream: Bitstream) -> tuple[float, float, int]:
+        """The encoder's side information ``(temperature, gain, draw)`` for ``x`` ``(1, 3, H, W)`` in
+        [0, 1] coded as ``bitstream`` (without a texture sub-stream): of ``texture_temperatures``
+        times ``texture_gains`` (gain 1 without them) on draw 0, and with ``texture_draws`` above 1
+        of draws ``1 ..`` at draw 0's best temperature (each gain), the candidate whose full sample
+        (realism 1, default steps, the decoder's noise) has the lowest SWD against ``x``
         (:func:`licodec.eval.pyramid_metrics.swd`, with other patch positions than its default
         seed) among those within ``texture_psnr_budget`` dB of the base decode's PSNR; without
         such a candidate, the one with the smallest PSNR loss. Each temperature is sampled once
@@ -495,24 +524,35 @@ class FlowDecoder(nn.Module):
         def u8(t: Tensor):
             return (t[0].float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
+        c = self.config
         x_b = self.base.decompress(bitstream)
         padded, size = pad_to_multiple(x_b, self.stride)
-        eps = _noise(padded, torch.Generator().manual_seed(file_noise_seed(bitstream)))  # the decoder's draw
-        top, left, h, w = search_window(size, self.stride, self.config.texture_window)
+        top, left, h, w = search_window(size, self.stride, c.texture_window)
         ph, pw = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride  # the whole padded image, or h, w
         x, x_b = x[..., top : top + h, left : left + w], x_b[..., top : top + h, left : left + w]
-        padded, eps = padded[..., top : top + ph, left : left + pw], eps[..., top : top + ph, left : left + pw]
+        window = padded[..., top : top + ph, left : left + pw]
         ref = u8(x)
         base_psnr, score = psnr(u8(x_b), ref), SWDReference(ref, seed=ENCODER_SWD_SEED)
-        steps = check_steps(self.config.steps)
-        trials = []
-        for t in self.config.texture_temperatures:
-            residual = self._residual(padded, eps, bitstream.quality, steps, t)
-            for g in self.config.texture_gains or (1.0,):
-                dec = u8(crop(padded + g * residual, (h, w)))
-                trials.append(((t, g), base_psnr - psnr(dec, ref), score(dec)))
-        allowed = [trial for trial in trials if trial[1] <= self.config.texture_psnr_budget]
-        return (min(allowed, key=lambda c: c[2]) if allowed else min(trials, key=lambda c: c[1]))[0]
+        steps, seed = check_steps(c.steps), file_noise_seed(bitstream)
+
+        def choice(trials):
+            allowed = [trial for trial in trials if trial[1] <= c.texture_psnr_budget]
+            return (min(allowed, key=lambda tr: tr[2]) if allowed else min(trials, key=lambda tr: tr[1]))[0]
+
+        def sample(temperatures, draw):
+            eps = _noise(padded, torch.Generator().manual_seed(draw_seed(seed, draw)))  # the decoder's draw
+            eps = eps[..., top : top + ph, left : left + pw]
+            for t in temperatures:
+                residual = self._residual(window, eps, bitstream.quality, steps, t)
+                for g in c.texture_gains or (1.0,):
+                    dec = u8(crop(window + g * residual, (h, w)))
+                    yield (t, g, draw), base_psnr - psnr(dec, ref), score(dec)
+
+        trials = list(sample(c.texture_temperatures, 0))
+        best_t = choice(trials)[0]
+        for draw in range(1, c.texture_draws):
+            trials += sample((best_t,), draw)
+        return choice(trials)
 
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream, realism: float = 1.0, steps: int | None = None) -> Tensor:
@@ -531,8 +571,8 @@ class FlowDecoder(nn.Module):
         if realism == 0.0:
             return x_b
         self.check_quality(bitstream.quality)
-        generator = torch.Generator().manual_seed(file_noise_seed(bitstream))
-        temperature, gain = texture or (None, 1.0)
+        temperature, gain, draw = texture or (None, 1.0, 0)
+        generator = torch.Generator().manual_seed(draw_seed(file_noise_seed(bitstream), draw))
         return self.sample(x_b, bitstream.quality, realism, steps, generator, temperature, gain)
 
 
