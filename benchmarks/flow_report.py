@@ -230,18 +230,17 @@ def main() -> int:
                        f"Raw results: `benchmarks/results/flow/{name}/`." for title, name, points, t in sections)
     grid = summary["grid"]
     command = " ".join(["python", "benchmarks/flow_report.py", *sys.argv[1:]])
-    texture = (", identical across a quality's rows" if not model.config.texture_temperatures else
+    c = model.config
+    code_bytes = 1 + bool(c.texture_gains or c.texture_draws > 1) + (c.texture_draws > 1)
+    texture = (", identical across a quality's rows" if not c.texture_temperatures else
                ": the realism-0 rows are the base codec's files; the generative decoder's files add the encoder's "
                "texture side information (the image's sampling temperature"
-               + (" and the gain of the generated residual, chosen among "
-                  f"{len(model.config.texture_temperatures)} x {len(model.config.texture_gains)} candidates from "
-                  f"{len(model.config.texture_temperatures)} samples; two bytes plus its sub-stream's name and length, 11 bytes"
-                  if model.config.texture_gains else
-                  f", chosen by sampling {len(model.config.texture_temperatures)} candidates; one byte plus its "
-                  "sub-stream's name and length, 10 bytes")
-               + (f"; the best of {model.config.texture_draws} noise draws at that temperature, a third byte"
-                  if model.config.texture_draws > 1 else "")
-               + "), which their bpp counts")
+               + (f" and the gain of the generated residual, chosen among {len(c.texture_temperatures)} x "
+                  f"{len(c.texture_gains)} candidates from {len(c.texture_temperatures)} samples"
+                  if c.texture_gains else f", chosen by sampling {len(c.texture_temperatures)} candidates")
+               + (f", then the best of {c.texture_draws} noise draws at that temperature" if c.texture_draws > 1 else "")
+               + f"; {('one byte', 'two bytes', 'three bytes')[code_bytes - 1]} plus its sub-stream's name and length, "
+               f"{9 + code_bytes} bytes), which their bpp counts")
     encode_lines = "\n".join(
         f"- {title}: " + ", ".join(f"q{q} {e['base'][q]:.1f} s → {e['generative'][q]:.1f} s"
                                    for q in e["base"])
