@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import KODAK, REPO, RESULTS, SHARED, interleaved_medians, machine, read_rgb, write_json  # noqa: E402
 from licodec import api  # noqa: E402
 from licodec.cli.main import main as licodec_main  # noqa: E402
+from licodec.codec.flow import texture_code  # noqa: E402
 from licodec.entropy.container import Bitstream  # noqa: E402
 from licodec.eval.results import load_curve, to_db  # noqa: E402
 from licodec.zoo.registry import read_weights_config  # noqa: E402
@@ -231,7 +232,7 @@ def main() -> int:
     grid = summary["grid"]
     command = " ".join(["python", "benchmarks/flow_report.py", *sys.argv[1:]])
     c = model.config
-    code_bytes = 1 + bool(c.texture_gains or c.texture_draws > 1) + (c.texture_draws > 1)
+    code_bytes = len(texture_code(c, 1.0)) if c.texture_temperatures else 0
     texture = (", identical across a quality's rows" if not c.texture_temperatures else
                ": the realism-0 rows are the base codec's files; the generative decoder's files add the encoder's "
                "texture side information (the image's sampling temperature"

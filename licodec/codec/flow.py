@@ -308,6 +308,14 @@ def texture_settings(bitstream: Bitstream) -> tuple[float, float, int] | None:
             code[2] if len(code) == 3 else 0)
 
 
+def texture_code(config: FlowDecoderConfig, temperature: float, gain: float = 1.0, draw: int = 0) -> bytes:
+    """The ``texture`` sub-stream that :func:`texture_settings` reads back: the temperature byte,
+    then the gain byte when ``config`` lists gains or draws, then the draw byte when it has draws."""
+    draws = config.texture_draws > 1
+    return bytes([round(temperature * TEXTURE_UNITS)] + ([round(gain * TEXTURE_GAIN_UNITS)] if config.texture_gains or draws else [])
+                 + ([draw] if draws else []))
+
+
 def draw_seed(seed: int, draw: int) -> int:
     """The noise seed of the file's ``draw``-th draw: ``seed`` (:func:`file_noise_seed`) itself for
     draw 0, else :func:`noise_seed` of its 8 bytes and the draw's byte."""
@@ -500,10 +508,7 @@ class FlowDecoder(nn.Module):
         bitstream = self.base.compress(x, quality, effort=effort)
         c = self.config
         if c.texture_temperatures:
-            t, g, k = self.choose_texture(x, bitstream)
-            code = ([round(t * TEXTURE_UNITS)] + ([round(g * TEXTURE_GAIN_UNITS)] if c.texture_gains or c.texture_draws > 1 else [])
-                    + ([k] if c.texture_draws > 1 else []))
-            bitstream.streams[TEXTURE_STREAM] = bytes(code)
+            bitstream.streams[TEXTURE_STREAM] = texture_code(c, *self.choose_texture(x, bitstream))
         return bitstream
 
     @torch.no_grad()
