@@ -64,7 +64,9 @@ def drift(per_frame_csv: Path, i_period: int, intra: str | None) -> dict[str, di
     """Per codec and quality, the PSNR-YUV drop (dB) from the first to the last P-frame of an
     I-period (positive: quality falls along the period), the worst over every full I-period of
     every clip: ``raw``, and ``vs_intra``, less the all-intra codec's drop over the same frames
-    (its mean over qualities) -- the content's own change, which no reference chain causes."""
+    (its mean over qualities) -- the content's own change, which no reference chain causes; and,
+    for codecs with the all-intra codec's quality scale, ``vs_intra_same_q``, less its drop at the
+    same quality (the content's change of PSNR depends on the quality: larger at high ones)."""
     groups = defaultdict(dict)  # (codec, quality, clip, period) -> frame in period -> psnr
     with open(per_frame_csv, newline="") as f:
         for row in csv.DictReader(f):
@@ -73,10 +75,11 @@ def drift(per_frame_csv: Path, i_period: int, intra: str | None) -> dict[str, di
                 key = (row["codec"], row["quality"], row["clip"], frame // i_period)
                 groups[key][frame % i_period] = float(row["psnr_yuv"])
     drops = {k: p[1] - p[i_period - 1] for k, p in groups.items() if len(p) == i_period and i_period > 2}
-    content = defaultdict(list)
-    for (codec, _, clip, period), d in drops.items():
+    content, same_q = defaultdict(list), {}
+    for (codec, quality, clip, period), d in drops.items():
         if codec == intra:
             content[clip, period].append(d)
+            same_q[quality, clip, period] = d
     out = defaultdict(lambda: defaultdict(dict))
     for (codec, quality, clip, period), d in drops.items():
         cell = out[codec][quality]
@@ -84,6 +87,9 @@ def drift(per_frame_csv: Path, i_period: int, intra: str | None) -> dict[str, di
         if content.get((clip, period)):
             adjusted = d - sum(content[clip, period]) / len(content[clip, period])
             cell["vs_intra"] = round(max(cell.get("vs_intra", adjusted), adjusted), 3)
+        if (quality, clip, period) in same_q:
+            adjusted = d - same_q[quality, clip, period]
+            cell["vs_intra_same_q"] = round(max(cell.get("vs_intra_same_q", adjusted), adjusted), 3)
     return {c: dict(sorted(q.items(), key=lambda kv: float(kv[0]))) for c, q in out.items()}
 
 
@@ -131,9 +137,10 @@ def main() -> None:
             points = " ".join(f"{b:.4f}/{p:.2f}" for b, p in zip(curve.bpp, curve.results[KEY]))
             print(f"{name} {codec}: bpp/PSNR-YUV {points}")
             if codec in drops:
-                print("  drift (first - last P-frame PSNR-YUV, dB, worst period; raw/vs all-intra): "
-                      + " ".join(f"q{q}:{d['raw']:+.2f}/{d.get('vs_intra', float('nan')):+.2f}"
-                                 for q, d in drops[codec].items()))
+                print("  drift (first - last P-frame PSNR-YUV, dB, worst period; raw/vs all-intra/vs all-intra at "
+                      "the same quality): " + " ".join(
+                          f"q{q}:{d['raw']:+.2f}/{d.get('vs_intra', float('nan')):+.2f}/"
+                          f"{d.get('vs_intra_same_q', float('nan')):+.2f}" for q, d in drops[codec].items()))
             print(f"  encode/decode fps: {speed[codec]['encode_fps']} / {speed[codec]['decode_fps']}")
         print_table(name, rates)
     path = Path(args.out) / "summary.json"

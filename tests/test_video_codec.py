@@ -327,3 +327,28 @@ def test_intra_quality_offset_codes_i_frames_finer_and_decodes(codec):
                                               None if i == 0 else reference)
             assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy())
     assert sizes[1] > sizes[0]
+
+
+def test_p_quality_offsets_schedule_the_p_frames_and_decode(codec):
+    """``p_quality_offsets`` codes the k-th P-frame after each I-frame at the quality plus the k-th
+    offset (within 1..Q, unchanged past the tuple): fewer bytes for lowered P-frames, and the
+    decoder, which applies the same schedule from each frame's number, rebuilds every frame,
+    also when it starts at a later I-frame."""
+    frames = clip(7)
+    lowered = build(codec.codec_id, **{**SMALL[codec.codec_id], "p_quality_offsets": (-2.0, -1.5)})  # noqa: F821
+    assert lowered.config.p_quality_offsets == (-2.0, -1.5)
+    assert [lowered.frame_quality(3.0, k) for k in range(5)] == [3.0, 1.0, 1.5, 3.0, 3.0]
+    assert lowered.frame_quality(1.0, 1) == 1.0 and codec.frame_quality(3.0, 1) == 3.0
+    assert build(codec.codec_id, **{**SMALL[codec.codec_id], "p_quality_offsets": (9.0,)}).frame_quality(3.0, 1) == 8.0  # noqa: F821
+    plain, scheduled = encode(codec, frames, quality=3.0, i_period=4), encode(lowered, frames, quality=3.0, i_period=4)
+    plain_sizes, scheduled_sizes = ([r.payload_bytes for r in vc.VideoReader(d).records()] for d in (plain, scheduled))
+    assert scheduled_sizes[0] == plain_sizes[0] and scheduled_sizes[4] == plain_sizes[4]  # I-frames unchanged
+    assert scheduled_sizes[1] < plain_sizes[1] or codec.codec_id == "video-dcvc"  # untrained dcvc: equal gains per quality
+    reference, rebuilt = None, []
+    for i, frame in enumerate(frames):
+        _, reference = lowered.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255,
+                                            lowered.frame_quality(3.0, i % 4), None if i % 4 == 0 else reference)
+        rebuilt.append(reference[0].permute(1, 2, 0).numpy())
+    for start in (0, 5):
+        for decoded in coding.decompress(scheduled, start=start, codec=lowered):
+            assert np.array_equal(decoded.rgb, rebuilt[decoded.number]), decoded.number

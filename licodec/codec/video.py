@@ -63,6 +63,9 @@ class VideoConfigBase(StoredConfig):
     that motion can be coded finer than the rest of the frame; encoder and decoder both apply it.
     intra_quality_offset: I-frames are coded at the frame quality plus this (at most Q): every
     P-frame of the period predicts from them, so finer I-frames pay (as x264's ``ipratio``).
+    p_quality_offsets: the k-th P-frame after an I-frame (k = 1, 2, ...) is coded at the frame
+    quality plus ``p_quality_offsets[k - 1]`` (within 1..Q; 0 past the tuple's end): a quality
+    schedule over the I-period, known to encoder and decoder (:meth:`VideoCodecBase.frame_quality`).
     """
 
     intra: str = "hyperprior-ctx"
@@ -78,8 +81,10 @@ class VideoConfigBase(StoredConfig):
     scale_max: float = 64.0
     motion_quality_offset: float = 0.0
     intra_quality_offset: float = 0.0
+    p_quality_offsets: tuple = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "p_quality_offsets", tuple(float(v) for v in self.p_quality_offsets))
         if self.i_period < 1:
             raise ValueError(f"i_period must be at least 1, got {self.i_period}")
         if self.flow_preset not in ("ultrafast", "fast", "medium"):
@@ -301,6 +306,15 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         m = self.motion_analysis(flow * FLOW_SCALE) * mg
         streams, m_hat = self.motion_latent.compress(m.contiguous())
         return {"motion_z": streams["z"], "motion_y": streams["y"]}, self._decode_flow(m_hat, qt, flow_synthesis64)
+
+    def frame_quality(self, quality: float, position: int) -> float:
+        """The quality of the frame ``position`` frames after the last I-frame (0: the I-frame
+        itself, whose own offset :meth:`encode_frame` applies) in a video coded at ``quality``:
+        ``quality`` plus ``config.p_quality_offsets[position - 1]``, within 1..Q."""
+        offsets = self.config.p_quality_offsets
+        if not 1 <= position <= len(offsets):
+            return float(quality)
+        return float(min(max(float(quality) + offsets[position - 1], 1.0), float(self.config.num_qualities)))
 
     def _intra_quality(self, q: Tensor) -> Tensor:
         """The I-frames' quality for frame qualities ``q`` (``config.intra_quality_offset`` higher, at most Q)."""

@@ -92,7 +92,8 @@ def compress(frames: Iterable, quality: float, fps: Fraction | float | int = 25,
             elif rgb.shape[:2] != size:
                 raise LicodecError(f"frame {number} is {rgb.shape[1]}x{rgb.shape[0]}, the video {size[1]}x{size[0]}")
             intra = number % period == 0
-            streams, reference = codec.encode_frame(frame_tensor(rgb), q, None if intra else reference, effort)
+            streams, reference = codec.encode_frame(frame_tensor(rgb), codec.frame_quality(q, number % period),
+                                                    None if intra else reference, effort)
             record = vc.FrameRecord("I" if intra else "P", number, streams)
             writer.write(record)
             if stats is not None:
@@ -159,7 +160,8 @@ def decompress(source, start: int = 0, stop: int | None = None, weights_dir=None
                                   if damaged_at is not None else "no reference frame precedes it")
         else:
             try:
-                reference = codec.decode_frame(item.streams, q, None if item.frame_type == "I" else reference, size)
+                reference = codec.decode_frame(item.streams, codec.frame_quality(q, item.number % header.i_period),
+                                               None if item.frame_type == "I" else reference, size)
                 result = DecodedFrame(item.number, item.frame_type, reference[0].permute(1, 2, 0).numpy().copy())
             except BitstreamError as exc:
                 reference, damaged_at = None, item.number
