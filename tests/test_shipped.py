@@ -182,8 +182,8 @@ if sys.argv[2] == "encode":
             f.write(len(data).to_bytes(4, "big") + data)
             reference = None
             for i, frame in enumerate(frames):  # the encoder's closed loop, by hand
-                _, reference = codec.encode_frame(frame_tensor(frame), codec.frame_quality(8.0, i),
-                                                  None if i == 0 else reference)  # the P-frame schedule
+                _, reference = codec.encode_frame(frame_tensor(frame), codec.frame_quality(8.0, i % 4),
+                                                  None if i % 4 == 0 else reference)  # i_period 4, its P-frame schedule
                 refs.append(reference[0].permute(1, 2, 0).numpy())
     np.save(sys.argv[5], np.stack(refs))
 else:
