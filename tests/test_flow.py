@@ -549,3 +549,42 @@ def test_on_a_large_image_the_encoder_samples_only_its_window(textured, photo, m
     assert "texture window 1600" in model.decode_settings
     with pytest.raises(ValueError, match="texture_window"):
         FlowDecoderConfig(**SMALL, texture_window=-1)
+
+
+def test_detail_and_conditional_discriminator(trained):
+    from licodec.cli.main import main
+
+    run = trained["run"].parent / "adv-detail"
+    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch",
+                 "2", "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
+                 "--adv-start", "0", "--adv-detail", "--adv-conditional", "--steps", "2"]) == 0
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r[k]) for r in log for k in ("d_loss", "g_adv", "adv_lambda"))
+    disc = torch.load(run / "checkpoint.pt", weights_only=False)["objective"]["disc"]
+    assert disc["net.0.parametrizations.weight.original"].shape[1] == 6  # the image beside the base decode
+    command = json.loads((run / "export" / "config.json").read_text())["training"]["command"]
+    assert "--adv-detail" in command and "--adv-conditional" in command
+    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--out",
+                 str(run.parent / "no-detail"), "--adv-detail", "--steps", "1"]) != 0  # needs --adv-start
+
+
+def test_detail_discriminator_sees_the_base_decodes_low_band(trained):
+    from licodec.train.flow_objective import FlowObjective
+    from licodec.train.trainer import TrainConfig
+
+    model = create_model("hyperprior-vr-flow", weights_dir=trained["run"] / "export")
+    model.config = dataclasses.replace(model.config, low_band_octaves=1)
+    cfg = TrainConfig(data="", out="", model="hyperprior-vr-flow", crop=64, init="x", adv_start=0,
+                      adv_detail=True, bf16=False)
+    objective = FlowObjective(model, cfg, torch.device("cpu"))
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 0.5 + 0.25
+    q = torch.full((2,), 2.0)
+    out = objective.forward(x, q)
+    objective.loss(model, out, x, q, step=0)
+    x_b = out.features["x_b"]
+    real, fake = objective._real, objective._fake
+    # the original with its residual's low band taken out: the base decode's coarse content, the true detail
+    assert torch.allclose(real, (x - low_band(x - x_b, 1)).clamp(0, 1), atol=1e-6) and not torch.equal(real, x)
+    gap = [float(low_band(image - x_b, 1).abs().mean()) for image in (real, x)]
+    assert gap[0] < 0.5 * gap[1]
+    assert fake.shape == x.shape and objective._cond is None  # unconditional without --adv-conditional

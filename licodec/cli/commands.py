@@ -374,6 +374,11 @@ def _train(sub) -> None:
     v.add_argument("--adv-on-sample", action="store_true",
                    help="generative decoders: the adversarial loss judges the decoder's own full sample (its "
                         "temperature and Euler steps, gradient through the last step) instead of one-step predictions")
+    v.add_argument("--adv-detail", action="store_true",
+                   help="generative decoders: the discriminator judges only the octaves the decoder generates "
+                        "(real and fake keep the base decode's low band, as the decoder composes its output)")
+    v.add_argument("--adv-conditional", action="store_true",
+                   help="generative decoders: the discriminator sees the base decode beside each image")
     v.add_argument("--disc-warmup", type=int, default=0, metavar="N",
                    help="generative decoders: the discriminator trains alone for its first N steps")
     v.add_argument("--rung", type=int, default=0, help="codebook size K of the rung to fine-tune (0: base training)")
@@ -405,8 +410,10 @@ def _train(sub) -> None:
                      "rung", "p_chain", "entropy_lr_mult", "disc_warmup"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
-        if (args.adv_on_sample or args.disc_warmup) and getattr(get_entry(args.model).config_cls, "base", None) is None:
-            raise LicodecError(f"--adv-on-sample and --disc-warmup are for generative decoders (vqgan-flow), "
+        if ((args.adv_on_sample or args.disc_warmup or args.adv_detail or args.adv_conditional)
+                and getattr(get_entry(args.model).config_cls, "base", None) is None):
+            raise LicodecError(f"--adv-on-sample, --adv-detail, --adv-conditional and --disc-warmup are for generative "
+                               f"decoders (vqgan-flow), "
                                f"not {args.model!r}")
         if (args.align_steps or args.channel_steps) and not args.teacher:
             raise LicodecError("--align-steps/--channel-steps need a --teacher")
@@ -422,6 +429,7 @@ def _train(sub) -> None:
                           align_weight=args.align_weight, channel_weight=args.channel_weight,
                           adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight,
                           adv_on_sample=args.adv_on_sample, disc_warmup=args.disc_warmup, rung=args.rung,
+                          adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
                           prior=args.prior, video_data=args.video_data, p_chain=args.p_chain,
                           entropy_lr_mult=args.entropy_lr_mult)
         if args.video_data and not Path(args.video_data).is_dir():

@@ -21,12 +21,14 @@ class PatchDiscriminator(nn.Module):
     """``(B, 3, H, W)`` in [0, 1] -> logits ``(B, 1, ~H/8 - 2, ~W/8 - 2)``.
 
     ``channels`` filters in the first layer, doubled in each of the ``layers`` following ones
-    (capped at 8x), LeakyReLU(0.2); the last two convolutions have stride 1."""
+    (capped at 8x), LeakyReLU(0.2); the last two convolutions have stride 1. ``in_channels`` 6
+    makes it conditional (pix2pix's): it judges an image concatenated with its condition, both in
+    [0, 1], ``(B, 6, H, W)``."""
 
-    def __init__(self, channels: int = 32, layers: int = 3, spectral: bool = True) -> None:
+    def __init__(self, channels: int = 32, layers: int = 3, spectral: bool = True, in_channels: int = 3) -> None:
         super().__init__()
         norm = spectral_norm if spectral else (lambda m: m)
-        mods = [norm(nn.Conv2d(3, channels, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
+        mods = [norm(nn.Conv2d(in_channels, channels, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
         c = channels
         for i in range(1, layers + 1):
             c_next = channels * min(2**i, 8)

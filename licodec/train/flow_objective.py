@@ -61,13 +61,14 @@ class FlowObjective:
         self.scale = model.config.residual_scale
         self.adv_start, self.adv_weight = cfg.adv_start, cfg.adv_weight
         self.on_sample, self.disc_warmup = cfg.adv_on_sample, cfg.disc_warmup
-        if (self.on_sample or self.disc_warmup) and cfg.adv_start < 0:
-            raise LicodecError("--adv-on-sample and --disc-warmup need --adv-start")
+        self.detail, self.conditional = cfg.adv_detail, cfg.adv_conditional
+        if (self.on_sample or self.disc_warmup or self.detail or self.conditional) and cfg.adv_start < 0:
+            raise LicodecError("--adv-on-sample, --adv-detail, --adv-conditional and --disc-warmup need --adv-start")
         self.disc = self.d_opt = None  # built only for adversarial runs
         if cfg.adv_start >= 0:
-            self.disc = PatchDiscriminator().to(device)
+            self.disc = PatchDiscriminator(in_channels=6 if self.conditional else 3).to(device)
             self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=(0.5, 0.9))
-        self._fake = None
+        self._fake = self._real = self._cond = None
 
     def adversarial(self, step: int) -> bool:
         return 0 <= self.adv_start <= step
@@ -106,14 +107,20 @@ class FlowObjective:
         adversarial = self.adversarial(step)
         fooling = adversarial and step >= self.adv_start + self.disc_warmup  # the generator's adversarial term
         with torch.set_grad_enabled(fooling and not self.on_sample):
-            x_one = (x_b + (x_t - tt * v) / self.scale).clamp(0, 1)
+            r_one = x_t - tt * v
+            x_one = (x_b + r_one / self.scale).clamp(0, 1)
         if adversarial:
             with torch.set_grad_enabled(fooling):
-                fake = self.decoder_sample(model, x_b, quality, g) if self.on_sample else x_one
+                if self.on_sample:
+                    fake = self.decoder_sample(model, x_b, quality, g)
+                else:
+                    fake = (x_b + model.detail(r_one) / self.scale).clamp(0, 1) if self.detail else x_one
+            self._real = (x_b + model.detail(r) / self.scale).clamp(0, 1) if self.detail else x
+            self._cond = x_b if self.conditional else None
             terms = {"fm": loss.detach()}
             if fooling:
                 self.disc.requires_grad_(False)
-                g_adv = hinge_g_loss(self.disc(fake))
+                g_adv = hinge_g_loss(self._judge(fake))
                 lam = adaptive_weight(loss, g_adv, model.unet.head.weight)
                 terms.update(g_adv=g_adv.detach(), adv_lambda=lam)
                 loss = loss + self.adv_weight * lam * g_adv
@@ -136,6 +143,10 @@ class FlowObjective:
             r = model.detail(r)
         return (x_b + r.float() / self.scale).clamp(0, 1)
 
+    def _judge(self, image: Tensor) -> Tensor:
+        """The discriminator's logits for ``image`` (beside the base decode when conditional)."""
+        return self.disc(image if self._cond is None else torch.cat([image, self._cond], dim=1))
+
     def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
         """The discriminator's step (real ``x``, fake: this step's one-step reconstructions, or the
         decoder's samples with ``--adv-on-sample``); it trains from ``adv_start`` on, warm-up included."""
@@ -144,12 +155,12 @@ class FlowObjective:
         for g in self.d_opt.param_groups:
             g["lr"] = lr
         self.disc.requires_grad_(True)
-        real, fake = self.disc(x.float()), self.disc(self._fake)
+        real, fake = self._judge(self._real.float()), self._judge(self._fake)
         d_loss = hinge_d_loss(real, fake)
         self.d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_opt.step()
-        self._fake = None
+        self._fake = self._real = self._cond = None
         return {"d_loss": d_loss.detach(), "d_real": real.detach().mean(), "d_fake": fake.detach().mean()}
 
     def aux_loss(self, model):

@@ -87,6 +87,8 @@ class TrainConfig:
     adv_weight: float = 0.5  # times VQGAN's adaptive weight
     adv_on_sample: bool = False  # generative decoders: the PatchGAN judges the decoder's full sample
     disc_warmup: int = 0  # generative decoders: adversarial steps in which only the discriminator trains
+    adv_detail: bool = False  # generative decoders: the PatchGAN judges only the octaves the decoder generates
+    adv_conditional: bool = False  # generative decoders: the PatchGAN sees the base decode beside each image
     rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
     prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
     # video codecs (licodec.train.video_objective)
@@ -148,8 +150,9 @@ def command_line(cfg: dict) -> str:
         parts.append("--no-bf16")
     if cfg.get("prior"):
         parts.append("--prior")
-    if cfg.get("adv_on_sample"):
-        parts.append("--adv-on-sample")
+    for key in ("adv_on_sample", "adv_detail", "adv_conditional"):
+        if cfg.get(key):
+            parts.append("--" + key.replace("_", "-"))
     if cfg.get("compile"):
         parts.append("--compile")
     return " ".join(shlex.quote(p) for p in parts)
