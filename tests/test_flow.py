@@ -212,14 +212,20 @@ def test_adversarial_fine_tuning_trains_the_discriminator_and_resumes(trained):
     assert "disc" not in plain  # no discriminator in a run without --adv-start
 
 
-def test_adversarial_loss_on_the_decoders_own_sample(trained):
+def _fine_tune(trained, name: str, *options: str) -> tuple:
+    """An adversarial fine-tune (from step 0) of the tiny trained flow with ``options``: its run
+    folder and log records."""
     from licodec.cli.main import main
 
-    run = trained["run"].parent / "adv-sample"
+    run = trained["run"].parent / name
     assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch",
                  "2", "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
-                 "--adv-start", "0", "--adv-on-sample", "--steps", "2"]) == 0
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+                 "--adv-start", "0", *options]) == 0
+    return run, [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_adversarial_loss_on_the_decoders_own_sample(trained):
+    run, log = _fine_tune(trained, "adv-sample", "--adv-on-sample", "--steps", "2")
     assert all(np.isfinite(r[k]) for r in log for k in ("sample_psnr", "d_loss", "g_adv"))
     assert "--adv-on-sample" in json.loads((run / "export" / "config.json").read_text())["training"]["command"]
 
@@ -227,11 +233,7 @@ def test_adversarial_loss_on_the_decoders_own_sample(trained):
 def test_discriminator_warmup_keeps_the_flow_on_flow_matching(trained):
     from licodec.cli.main import main
 
-    run = trained["run"].parent / "adv-warm"
-    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch",
-                 "2", "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
-                 "--adv-start", "0", "--disc-warmup", "2", "--steps", "3"]) == 0
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    run, log = _fine_tune(trained, "adv-warm", "--disc-warmup", "2", "--steps", "3")
     assert [("g_adv" in r) for r in log] == [False, False, True]
     assert all(np.isfinite(r["d_loss"]) for r in log)  # the discriminator trains from the start
     assert all(r["loss"] == r["fm"] for r in log[:2])
@@ -554,11 +556,7 @@ def test_on_a_large_image_the_encoder_samples_only_its_window(textured, photo, m
 def test_detail_and_conditional_discriminator(trained):
     from licodec.cli.main import main
 
-    run = trained["run"].parent / "adv-detail"
-    assert main(["train", "--model", "hyperprior-vr-flow", "--data", str(trained["data"]), "--crop", "64", "--batch",
-                 "2", "--no-bf16", "--log-every", "1", "--out", str(run), "--init", str(trained["run"] / "export"),
-                 "--adv-start", "0", "--adv-detail", "--adv-conditional", "--steps", "2"]) == 0
-    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    run, log = _fine_tune(trained, "adv-detail", "--adv-detail", "--adv-conditional", "--steps", "2")
     assert all(np.isfinite(r[k]) for r in log for k in ("d_loss", "g_adv", "adv_lambda"))
     disc = torch.load(run / "checkpoint.pt", weights_only=False)["objective"]["disc"]
     assert disc["net.0.parametrizations.weight.original"].shape[1] == 6  # the image beside the base decode
