@@ -148,7 +148,8 @@ class FlowObjective:
         return self.disc(image if self._cond is None else torch.cat([image, self._cond], dim=1))
 
     def after_step(self, step: int, x: Tensor, out, lr: float) -> dict:
-        """The discriminator's step (real ``x``, fake: this step's one-step reconstructions, or the
+        """The discriminator's step (real: ``x``, or with ``--adv-detail`` the base decode plus the true
+        residual's detail, as :meth:`loss` kept it; fake: this step's one-step reconstructions, or the
         decoder's samples with ``--adv-on-sample``); it trains from ``adv_start`` on, warm-up included."""
         if not self.adversarial(step) or self._fake is None:
             return {}
