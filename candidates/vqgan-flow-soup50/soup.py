@@ -2,7 +2,8 @@
 
     python soup.py WEIGHTS_A WEIGHTS_B ALPHA OUT     # OUT = (1 - ALPHA) * A + ALPHA * B
 """
-import sys, json, torch
+import json
+import sys
 from pathlib import Path
 from safetensors.torch import load_file
 from licodec.zoo.registry import create_model, export_weights
