@@ -354,6 +354,12 @@ def _train(sub) -> None:
                         "a new entropy bottleneck starts wide (init scale 10) and narrows slowly at 2e-4")
     p.add_argument("--max-minutes", type=float, default=0.0,
                    help="stop, checkpoint and export once the run's wall time reaches this (0: no limit)")
+    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the trained weights (e.g. 0.999) and export it "
+                        "instead of them (licodec export --raw exports the trained weights); default 0: off")
+    p.add_argument("--keep-every", type=int, default=0, metavar="N",
+                   help="also keep the checkpoint of every N-th step (a multiple of --checkpoint-every) as "
+                        "checkpoint_step<N>.pt, for licodec export --step; default 0: only the latest")
     p.add_argument("--init", default="", help="start from these weights (zoo name or weights folder), not random; "
                    "another codec's weights are grown into --model where it supports that (feds-teacher from hyperprior-vr)")
     d = p.add_argument_group("distillation (FEDS)", "with --teacher: feature alignment, then entropy-weighted "
@@ -407,7 +413,7 @@ def _train(sub) -> None:
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes", "adv_weight",
-                     "rung", "p_chain", "entropy_lr_mult", "disc_warmup"):
+                     "rung", "p_chain", "entropy_lr_mult", "disc_warmup", "keep_every"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if ((args.adv_on_sample or args.disc_warmup or args.adv_detail or args.adv_conditional)
@@ -415,6 +421,11 @@ def _train(sub) -> None:
             raise LicodecError(f"--adv-on-sample, --adv-detail, --adv-conditional and --disc-warmup are for generative "
                                f"decoders (vqgan-flow), "
                                f"not {args.model!r}")
+        if not 0 <= args.ema < 1:
+            raise LicodecError(f"--ema {args.ema}: the decay must be at least 0 and below 1 (0: off)")
+        if args.keep_every % args.checkpoint_every:
+            raise LicodecError(f"--keep-every {args.keep_every} must be a multiple of --checkpoint-every "
+                               f"{args.checkpoint_every}")
         if (args.align_steps or args.channel_steps) and not args.teacher:
             raise LicodecError("--align-steps/--channel-steps need a --teacher")
         if args.teacher and not Path(args.teacher).is_dir():
@@ -431,7 +442,7 @@ def _train(sub) -> None:
                           adv_on_sample=args.adv_on_sample, disc_warmup=args.disc_warmup, rung=args.rung,
                           adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
                           prior=args.prior, video_data=args.video_data, p_chain=args.p_chain,
-                          entropy_lr_mult=args.entropy_lr_mult)
+                          entropy_lr_mult=args.entropy_lr_mult, ema=args.ema, keep_every=args.keep_every)
         if args.video_data and not Path(args.video_data).is_dir():
             raise LicodecError(f"--video-data {args.video_data}: no such folder")
         path = train(cfg, resume=not args.restart)
@@ -448,12 +459,36 @@ def _export(sub) -> None:
     p.add_argument("-o", "--output", help="folder for model.safetensors + config.json (default RUN_DIR/export)")
     p.add_argument("--half", action="store_true", help="store parameters as float16 (rounded before the "
                    "entropy tables are frozen, so the shipped model is exactly the one evaluated)")
+    p.add_argument("--step", type=int, default=None, metavar="N",
+                   help="export the checkpoint of step N kept by --keep-every (default: the latest)")
+    p.add_argument("--raw", action="store_true",
+                   help="a run trained with --ema: export its trained weights, not their moving average")
 
     def run(args) -> int:
         from licodec.train.trainer import export
 
-        path = export(args.run_dir, args.output, half=args.half)  # keeps the training command recorded in the checkpoint
+        path = export(args.run_dir, args.output, half=args.half, step=args.step, raw=args.raw)  # keeps the training command recorded in the checkpoint
         print(f"exported weights to {path}")
+        return 0
+
+    p.set_defaults(run=run)
+
+
+def _average(sub) -> None:
+    p = sub.add_parser("average", help="average weights of one codec (a model soup of fine-tunes from the same weights)",
+                       description="Writes sum_i c_i * W_i of the weights folders as new zoo weights; the folders must "
+                                   "hold one codec with one config. Wortsman et al. 2022, model soups.")
+    p.add_argument("weights", nargs="+", help="weights folders (model.safetensors + config.json), at least two")
+    p.add_argument("-o", "--output", required=True, help="folder for the averaged model.safetensors + config.json")
+    p.add_argument("--coefficients", type=float, nargs="+", metavar="C",
+                   help="one per folder, non-negative, summing to 1 (default: equal)")
+    p.add_argument("--half", action="store_true", help="store parameters as float16")
+
+    def run(args) -> int:
+        from licodec.train.average import average_weights
+
+        path = average_weights(args.weights, args.output, args.coefficients, half=args.half)
+        print(f"averaged weights to {path}")
         return 0
 
     p.set_defaults(run=run)
@@ -461,4 +496,4 @@ def _export(sub) -> None:
 
 from licodec.cli.eval_commands import REGISTRARS as _EVAL  # noqa: E402
 
-REGISTRARS = [_encode, _decode, _info, _models, _demo, _train, _export, *_EVAL]
+REGISTRARS = [_encode, _decode, _info, _models, _demo, _train, _export, _average, *_EVAL]

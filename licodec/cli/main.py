@@ -1,4 +1,4 @@
-"""``licodec`` command line: encode, decode, info, models, demo, train, export, eval, bdrate, plot, datasets.
+"""``licodec`` command line: encode, decode, info, models, demo, train, export, average, eval, bdrate, plot, datasets.
 
 Every failure the user can cause prints one line ``licodec: error: ...`` to stderr and
 exits non-zero; no traceback.

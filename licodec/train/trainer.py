@@ -34,6 +34,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +55,11 @@ from licodec.zoo import create_model, export_weights
 from licodec.zoo.registry import read_weights_config
 
 CHECKPOINT = "checkpoint.pt"
+
+
+def kept_checkpoint_name(step: int) -> str:
+    """File name of a checkpoint kept by ``--keep-every`` (``licodec export RUN --step N``)."""
+    return f"checkpoint_step{step}.pt"
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,9 @@ class TrainConfig:
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
     p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
+    # weight averaging and kept checkpoints (any codec)
+    ema: float = 0.0  # decay of an exponential moving average of the trained weights, exported instead of them; 0: off
+    keep_every: int = 0  # also keep the checkpoint of every N-th step as checkpoint_step<N>.pt; 0: only the latest
 
 
 def learning_rate(cfg: TrainConfig, step: int, wall: float = 0.0) -> float:
@@ -122,6 +131,36 @@ def rd_loss(model, out, x: torch.Tensor, quality: torch.Tensor) -> dict:
     return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean() * 255**2}
 
 
+class WeightAverage:
+    """An exponential moving average of the trained parameters (Polyak averaging, the usual
+    companion of diffusion and flow training, e.g. Karras et al. 2022), in float32.
+
+    After step ``k`` (counted from 0 in this run, so a fine-tune starts from its ``--init``
+    weights): ``avg = d * avg + (1 - d) * w`` with ``d = min(decay, (1 + k) / (10 + k))``, the
+    warm-up that keeps the first steps' average from leaning on the starting weights.
+    """
+
+    def __init__(self, named_params: list[tuple[str, torch.nn.Parameter]], decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise LicodecError(f"--ema {decay}: the decay must lie strictly between 0 and 1")
+        self.decay, self.params = decay, dict(named_params)
+        self.average = {n: p.detach().float().clone() for n, p in self.params.items()}
+
+    @torch.no_grad()
+    def update(self, k: int) -> None:
+        d = min(self.decay, (1 + k) / (10 + k))
+        for n, p in self.params.items():
+            self.average[n].lerp_(p.detach().float(), 1 - d)
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "average": self.average}
+
+    def load_state_dict(self, state: dict) -> None:
+        if set(state["average"]) != set(self.average):
+            raise LicodecError("the checkpoint's weight average does not cover this run's trained parameters")
+        self.average = {n: t.float().clone() for n, t in state["average"].items()}
+
+
 def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -140,7 +179,7 @@ def command_line(cfg: dict) -> str:
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight", "disc_warmup": "--disc-warmup",
              "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain",
-             "entropy_lr_mult": "--entropy-lr-mult"}
+             "entropy_lr_mult": "--entropy-lr-mult", "ema": "--ema", "keep_every": "--keep-every"}
     for key, flag in flags.items():
         if key not in cfg:
             continue
@@ -300,6 +339,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
         groups.append({"params": [p for n, p in main if ".z_model." in n], "lr_mult": cfg.entropy_lr_mult})
     opt = torch.optim.Adam(groups, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_params, lr=cfg.aux_lr) if aux_params else None
+    average = WeightAverage(main, cfg.ema) if cfg.ema else None
     step, wall, saved = 0, 0.0, None
     ckpt_path = out / CHECKPOINT
     if resume and ckpt_path.is_file():
@@ -320,6 +360,11 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
         if aux_opt is not None:
             aux_opt.load_state_dict(ckpt["aux_opt"])
         objective.load_state_dict(ckpt.get("objective"))
+        if average is not None:
+            if ckpt.get("ema") is None:
+                raise LicodecError(f"{ckpt_path} has no weight average (it was trained without --ema); "
+                                   "use --restart, another --out, or leave --ema out")
+            average.load_state_dict(ckpt["ema"])
         step, wall = ckpt["step"], ckpt["wall"]
         saved = step
         torch.set_rng_state(ckpt["torch_rng"])
@@ -347,12 +392,15 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
             _atomic_save({"model": model.state_dict(), "opt": opt.state_dict(),
                           "aux_opt": aux_opt.state_dict() if aux_opt is not None else None,
                           "objective": objective.state_dict(),
+                          "ema": average.state_dict() if average is not None else None,
                           "distill": distiller.state_dict() if distiller is not None else None,
                           "teacher_sha256": distiller.teacher[0].weights_sha256 if distiller is not None else None,
                           "step": step, "wall": time.time() - t0,
                           "train_config": {**asdict(cfg), "world_size": world_size},
                           "model_config": model.config.to_dict(),
                           "torch_rng": torch.get_rng_state()}, ckpt_path)
+            if cfg.keep_every and step % cfg.keep_every == 0:
+                shutil.copyfile(ckpt_path, out / kept_checkpoint_name(step))
         saved = step
 
     def elapsed() -> float:
@@ -387,6 +435,8 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
             _average_gradients(distiller.parameters(), world_size)
         torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.clip)
         opt.step()
+        if average is not None:
+            average.update(step)
         terms.update(objective.after_step(step, x, out_, opt.param_groups[0]["lr"]))
         aux_loss = objective.aux_loss(model)
         if aux_loss is not None:
@@ -427,12 +477,19 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
     return path
 
 
-def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = False) -> Path:
-    """Export a run's checkpoint as shipped weights (safetensors + config + training record)."""
+def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = False, step: int | None = None,
+           raw: bool = False) -> Path:
+    """Export a run's checkpoint as shipped weights (safetensors + config + training record):
+    the latest, or the one of ``step`` kept by ``--keep-every``. A run trained with ``--ema``
+    exports its weight average unless ``raw``."""
     run_dir = Path(run_dir)
-    ckpt_path = run_dir / CHECKPOINT
+    ckpt_path = run_dir / (CHECKPOINT if step is None else kept_checkpoint_name(step))
     if not ckpt_path.is_file():
-        raise LicodecError(f"no checkpoint in {run_dir}")
+        if step is None:
+            raise LicodecError(f"no checkpoint in {run_dir}")
+        kept = sorted(int(p.stem.removeprefix("checkpoint_step")) for p in run_dir.glob("checkpoint_step*.pt"))
+        raise LicodecError(f"{run_dir} keeps no checkpoint of step {step}"
+                           + (f" (it keeps steps {', '.join(map(str, kept))})" if kept else " (trained without --keep-every)"))
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     cfg = ckpt["train_config"]
     config = None  # the model's own config (e.g. with an index prior added), when the checkpoint records it
@@ -442,6 +499,12 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = 
         config = get_entry(cfg["model"]).config_cls.from_dict(ckpt["model_config"])
     model = create_model(cfg["model"], pretrained=False, config=config)
     load_trainable_state(model, ckpt["model"])
+    averaged = ckpt.get("ema") is not None and not raw
+    if averaged:
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in ckpt["ema"]["average"].items():
+                params[name].copy_(value)
     record = {
         "command": command_line(cfg),
         "data": cfg["data"],
@@ -455,6 +518,7 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = 
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "date": time.strftime("%Y-%m-%d"),
+        "weights": f"moving average (decay {cfg['ema']:g})" if averaged else "trained",
     }
     if cfg.get("teacher"):
         record["teacher"] = {"codec": cfg["teacher"], "weights_sha256": ckpt.get("teacher_sha256"),
