@@ -176,6 +176,8 @@ def test_average_writes_the_mean_of_weights_and_refuses_other_codecs_or_configs(
     assert torch.equal(mean[shared], a[shared])
     record = json.loads((tmp_path / "mix" / "config.json").read_text())["training"]["average"]
     assert [r["coefficient"] for r in record] == [0.25, 0.75] and record[1]["training"] == {"seed": 1}
+    command = json.loads((tmp_path / "mix" / "config.json").read_text())["training"]["command"]
+    assert command.startswith("licodec average ") and command.endswith("--coefficients 0.25 0.75")
     codec = create_model("hyperprior-vr", weights_dir=tmp_path / "mean")  # hash verified, tables fresh
     x = torch.rand(1, 3, 20, 30)
     assert codec.decompress(codec.compress(x, 2.0)).shape == x.shape

@@ -15,6 +15,7 @@ be identical. Entropy tables are rebuilt from the mean (frozen again on export),
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import torch
@@ -68,6 +69,8 @@ def average_weights(weights_dirs: list[str | Path], out_dir: str | Path, coeffic
     with torch.no_grad():
         for name, value in mean.items():
             own[name].copy_(value)
-    record = {"average": [{"weights": str(d), "sha256": m["sha256"], "coefficient": c, "training": m.get("training", {})}
+    command = ["licodec", "average", *map(str, dirs), "-o", str(out_dir), "--coefficients", *(f"{c:g}" for c in coefficients)]
+    record = {"command": " ".join(shlex.quote(part) for part in command + (["--half"] if half else [])),
+              "average": [{"weights": str(d), "sha256": m["sha256"], "coefficient": c, "training": m.get("training", {})}
                           for d, m, c in zip(dirs, metas, coefficients)]}
     return export_weights(model, codec, out_dir, training=record, half=half)
