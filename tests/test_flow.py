@@ -13,8 +13,8 @@ from PIL import Image
 import licodec
 from conftest import random_image
 from licodec import api
-from licodec.codec.flow import (ENCODER_SWD_SEED, TEXTURE_STREAM, FlowDecoderConfig, file_noise_seed, low_band, noise_seed,
-                                 search_window)
+from licodec.codec.flow import (ENCODER_SWD_SEED, TEXTURE_STREAM, FlowDecoderConfig, file_noise_seed, grain_seed, low_band,
+                                 noise_seed, search_window)
 from licodec.entropy.container import Bitstream
 from licodec.errors import BitstreamError, LicodecError, WeightsError
 from licodec.zoo import create_model
@@ -425,7 +425,7 @@ def test_the_psnr_budget_limits_the_choice(textured, photo):
     assert b.streams[TEXTURE_STREAM][0] == round(200 * min(losses, key=losses.get))
 
 
-@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x00", b"\x80\x00\x01", b"\x80\x80\x80\x00"])
+@pytest.mark.parametrize("value", [b"", b"\x00", b"\xc9", b"\x80\x00", b"\x80\x00\x01", b"\x80\x64\x00\x00\x00"])
 def test_a_malformed_texture_byte_is_refused_before_decoding(textured, photo, value):
     b = _with_texture(textured.compress(photo, 2.0), value)
     with pytest.raises(BitstreamError, match="texture sub-stream"):
@@ -496,6 +496,84 @@ def test_texture_draw_is_a_third_byte_the_decoder_follows(textured, photo):
     with pytest.raises(ValueError, match="texture_draws need"):
         FlowDecoderConfig(**SMALL, texture_draws=2)
     assert "texture draws 3" in model.decode_settings and "draws" not in textured.decode_settings
+
+
+def test_texture_grain_is_a_fourth_byte_the_decoder_follows(textured, photo):
+    """With ``texture_grains`` the encoder writes (temperature, gain 1, draw 0, grain): the
+    temperature with the lowest SWD (encoder seed) without grain, then the grain with the lowest
+    SWD at that temperature, each as the decoder decodes it; the
+    grain is white Gaussian noise of that deviation (8-bit code values) seeded by the file, times
+    the realism, the same whatever the draw; grain 0 decodes as the one-byte stream does."""
+    from licodec.eval.pyramid_metrics import swd
+
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=dataclasses.replace(textured.config, texture_grains=(0.0, 4.0, 12.5)))
+    model.load_state_dict(textured.state_dict())
+    b = Bitstream.from_bytes(model.compress(photo, 2.0).to_bytes())
+    assert len(b.streams[TEXTURE_STREAM]) == 4
+    ref = (photo[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    def decode(t, s, draw=0, realism=1.0):
+        return model.decompress(_with_texture(b, bytes([round(200 * t), 100, draw, round(16 * s)])), realism=realism)
+
+    scores = {(t, s): swd(ref, (decode(t, s)[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), seed=ENCODER_SWD_SEED)
+              for t in model.config.texture_temperatures for s in model.config.texture_grains}
+    assert len(set(scores.values())) == 9  # both settings change the decode
+    t = min(model.config.texture_temperatures, key=lambda t: scores[t, 0.0])  # first the temperature, without grain
+    s = min(model.config.texture_grains, key=lambda s: scores[t, s])  # then the grain at it
+    assert tuple(b.streams[TEXTURE_STREAM]) == (round(200 * t), 100, 0, round(16 * s))
+    assert torch.equal(decode(0.3, 0.0), model.decompress(_with_texture(b, bytes([60])), realism=1.0))
+    assert torch.equal(decode(0.3, 12.5, realism=0.0), licodec.load("hyperprior-vr").decompress(b))
+    # the grain is the file's seeded noise times the deviation and the realism (clamping aside)
+    st = model.stride
+    generator = torch.Generator().manual_seed(grain_seed(file_noise_seed(b)))
+    noise = torch.randn((1, 3, -(-72 // st) * st, -(-100 // st) * st), generator=generator)[..., :72, :100]
+    for realism, draw in ((0.5, 0), (1.0, 0), (1.0, 1)):
+        grained = decode(0.3, 12.5, draw, realism)
+        added = grained - decode(0.3, 0.0, draw, realism)
+        inside = ((decode(0.3, 0.0, draw, realism) - 0.5).abs() < 0.3) & (grained > 0) & (grained < 1)  # not clamped
+        assert inside.float().mean() > 0.5
+        assert torch.allclose(added[inside], (realism * 12.5 / 255 * noise)[inside], atol=1e-5)
+    with pytest.raises(ValueError, match="multiples of 1/16"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9,), texture_grains=(0.03,))
+    with pytest.raises(ValueError, match="multiples of 1/16"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9,), texture_grains=(16.0,))
+    with pytest.raises(ValueError, match="texture_grains need texture"):
+        FlowDecoderConfig(**SMALL, texture_grains=(1.0,))
+    with pytest.raises(ValueError, match="a deviation above 0"):
+        FlowDecoderConfig(**SMALL, texture_temperatures=(0.9,), texture_grains=(0.0,))
+    assert "texture grains 0,4,12.5" in model.decode_settings and "grains" not in textured.decode_settings
+
+
+@pytest.mark.parametrize("window", [0, 1600])
+def test_the_encoder_scores_exactly_the_grain_the_decoder_adds(textured, photo, monkeypatch, window):
+    """Each candidate the encoder scores is, pixel for pixel, the decoder's output for that choice:
+    the temperature on the search window's part of the image, then each grain on the whole image
+    (same grain noise, same crop, same rounding), also when the temperature was chosen on a window.
+    The generated residual is set to zero so that a window's sample equals the full decode's there."""
+    from licodec.eval import pyramid_metrics
+
+    model = create_model("hyperprior-vr-flow", pretrained=False,
+                         config=dataclasses.replace(textured.config, texture_temperatures=(0.5,),
+                                                    texture_grains=(0.0, 2.0, 7.5), texture_window=window))
+    model.load_state_dict(textured.state_dict())
+    monkeypatch.setattr(model, "_residual", lambda padded, *a: torch.zeros_like(padded))
+    scored = []
+    real = pyramid_metrics.SWDReference.__call__
+    monkeypatch.setattr(pyramid_metrics.SWDReference, "__call__", lambda self, dist: scored.append(dist) or real(self, dist))
+    b = Bitstream.from_bytes(model.compress(photo, 2.0).to_bytes())
+    top, left, h, w = search_window((72, 100), model.stride, window)
+    assert (h, w) != (72, 100) if window else (h, w) == (72, 100)
+    assert len(scored) == 4 and scored[0].shape == (h, w, 3)
+
+    def pixels(s):
+        dec = model.decompress(_with_texture(b, bytes([100, 100, 0, round(16 * s)])), realism=1.0)
+        return (dec[0] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    assert np.array_equal(scored[0], pixels(0.0)[top : top + h, left : left + w])
+    for s, dist in zip(model.config.texture_grains, scored[1:]):
+        assert np.array_equal(dist, pixels(s))
+    assert not np.array_equal(scored[1], scored[2])
 
 
 def test_texture_gains_are_validated_and_named_in_the_decode_settings(gained, textured):

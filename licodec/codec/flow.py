@@ -1,7 +1,7 @@
 """A generative decoder on top of a base codec: a conditional rectified flow in pixel space.
 
 The base codec's bitstream is the whole file, so one file decodes either way; the only addition, when
-the decoder's config lists ``texture_temperatures``, is a one- to three-byte ``texture`` sub-stream (below).
+the decoder's config lists ``texture_temperatures``, is a one- to four-byte ``texture`` sub-stream (below).
 The base decode ``x_b`` (its MSE-trained reconstruction) is the explicit representation; the
 flow generates the detail it lost, the residual ``r = x - x_b``, conditioned on ``x_b`` and the
 base quality. The idea is that of HFD (Hoogeboom et al. 2023, "High-Fidelity Image Compression
@@ -59,6 +59,21 @@ image larger than ``texture_window`` pixels the encoder tries the candidates on 
 about that many pixels (the decoder's noise and base decode there), so that its cost is bounded
 (six 4-step samples of a Kodak-sized window whatever the photo's size); the window's edges see
 less context than in the full decode, so the choice there is an estimate of the full decode's.
+
+With ``texture_grains`` the encoder also chooses a synthesized grain (film-grain synthesis, as
+AV1's, reduced to one number): white Gaussian noise of one of those standard deviations (8-bit
+code values; 0: none), seeded by :func:`grain_seed` of the file; a fourth byte carries it (units
+of 1/16; the sub-stream then has all four bytes), and the decode is
+``x_b + R * (gain * r_hat + grain * n)``. It is chosen after the other settings, on the whole
+image's decode at those settings (one more sample when they were chosen on a window; the grain's
+scores cost no sample), because a window may miss the flat parts where grain hurts: chosen jointly
+with the temperature on the central window, grain made SWD x 10^3 of a CLIC lake photo with a
+clean sky (977d69...) at q4 56.5 instead of 43.7. It is for the fine sensor noise the generator
+does not make: on the CLIC subset's jellyfish photo (dark water with sensor grain) at q4 the base
+decode's SWD is 51.9; the generated residual alone made it worse at every temperature and gain
+(53.9 at best, temperature 0.5 and gain 0.25; 63.2 for the encoder's choice without grain), while
+temperature 0.91 plus grain 3 gave 42.4. On Kodak photos with natural texture, grain above 1 made
+SWD worse.
 """
 
 from __future__ import annotations
@@ -87,6 +102,9 @@ TEXTURE_GAIN_UNITS = 100
 #: of the file's noise draws the decoder samples from (0: the file's own, :func:`file_noise_seed`;
 #: ``k``: :func:`draw_seed`), so the encoder may keep the best of several samples
 TEXTURE_DRAWS_MAX = 256
+#: the fourth byte of a ``texture`` sub-stream, when the config lists ``texture_grains``: the
+#: standard deviation of the synthesized grain, in 8-bit code values, times :data:`TEXTURE_GRAIN_UNITS` (0..255)
+TEXTURE_GRAIN_UNITS = 16
 #: patch positions of the encoder's SWD (:meth:`FlowDecoder.choose_texture`): not the metric's
 #: default seed, so that the choice is not fitted to the very patches an evaluation measures
 ENCODER_SWD_SEED = 1
@@ -116,7 +134,8 @@ class FlowDecoderConfig(StoredConfig):
     empty: no ``texture`` sub-stream, every decode at ``temperature``.
     texture_gains: gains of the generated residual (its strength) the encoder chooses from jointly
     with the temperature, each a multiple of ``1 / TEXTURE_GAIN_UNITS`` in (0, 2.55]; empty: gain 1
-    and a one-byte ``texture`` sub-stream, else two bytes (temperature, gain).
+    (and, without draws or grains, a one-byte ``texture`` sub-stream), else at least two bytes
+    (temperature, gain).
     texture_draws: how many noise draws the encoder tries (1: only the file's own); above 1, the
     best temperature (and gain) is found on draw 0, then draws ``1 .. texture_draws - 1`` are
     sampled at that temperature (each with every gain), the best of all these kept, and the
@@ -124,6 +143,11 @@ class FlowDecoderConfig(StoredConfig):
     texture_psnr_budget: the encoder's limit on a candidate's PSNR loss against the base decode, dB.
     texture_window: the encoder's search runs on a central window of at most this many pixels
     (same aspect, multiples of the stride; 0: always on the whole image).
+    texture_grains: standard deviations (8-bit code values, multiples of
+    ``1 / TEXTURE_GRAIN_UNITS`` in [0, 255 / TEXTURE_GRAIN_UNITS]) of a white Gaussian grain the
+    encoder chooses from jointly with the other settings (film-grain synthesis: fine sensor noise
+    the generator does not make); the decoder adds it, seeded by the file (:func:`grain_seed`),
+    times the realism; empty: no grain, else the ``texture`` sub-stream has four bytes.
     """
 
     base: str = "hyperprior-vr"
@@ -141,6 +165,7 @@ class FlowDecoderConfig(StoredConfig):
     texture_draws: int = 1
     texture_psnr_budget: float = 2.0
     texture_window: int = 0
+    texture_grains: tuple = ()
     # sampler settings chosen after export (benchmarks/flow_temperature.py --set-config writes them
     # into config.json): the weights file's stored config may hold other values; each with its
     # label in FlowDecoder.decode_settings (the version of licodec eval's rows)
@@ -148,11 +173,14 @@ class FlowDecoderConfig(StoredConfig):
                       "texture_temperatures": "texture", "texture_gains": "texture gains",
                       "texture_draws": "texture draws",
                       "texture_psnr_budget": "texture budget",
-                      "texture_window": "texture window"}
+                      "texture_window": "texture window",
+                      "texture_grains": "texture grains"}
 
     def __post_init__(self) -> None:
-        for name in ("qualities", "channels", "blocks", "texture_temperatures", "texture_gains"):
+        for name in ("qualities", "channels", "blocks", "texture_temperatures", "texture_gains",
+                     "texture_grains"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "texture_grains", tuple(float(s) for s in self.texture_grains))
         object.__setattr__(self, "qualities", tuple(float(q) for q in self.qualities))
         if len(self.channels) != len(self.blocks) or not self.channels:
             raise ValueError("channels and blocks need one entry per level")
@@ -169,6 +197,14 @@ class FlowDecoderConfig(StoredConfig):
             if not 0 < g <= 255 / TEXTURE_GAIN_UNITS or abs(g * TEXTURE_GAIN_UNITS - round(g * TEXTURE_GAIN_UNITS)) > 1e-9:
                 raise ValueError(f"texture gains must be multiples of 1/{TEXTURE_GAIN_UNITS} in (0, "
                                  f"{255 / TEXTURE_GAIN_UNITS:g}], got {g}")
+        for s in self.texture_grains:
+            if not 0 <= s <= 255 / TEXTURE_GRAIN_UNITS or abs(s * TEXTURE_GRAIN_UNITS - round(s * TEXTURE_GRAIN_UNITS)) > 1e-9:
+                raise ValueError(f"texture grains must be multiples of 1/{TEXTURE_GRAIN_UNITS} in [0, "
+                                 f"{255 / TEXTURE_GRAIN_UNITS:g}], got {s}")
+        if self.texture_grains and not any(self.texture_grains):
+            raise ValueError("texture_grains need a deviation above 0 (grain 0 alone is no choice)")
+        if self.texture_grains and not self.texture_temperatures:
+            raise ValueError("texture_grains need texture_temperatures (the grain is chosen jointly with them)")
         if self.texture_gains and not self.texture_temperatures:
             raise ValueError("texture_gains need texture_temperatures (the gain is chosen jointly with them)")
         if not 1 <= self.texture_draws <= TEXTURE_DRAWS_MAX:
@@ -292,34 +328,43 @@ def file_noise_seed(bitstream: Bitstream) -> int:
     return noise_seed(bitstream.to_bytes())
 
 
-def texture_settings(bitstream: Bitstream) -> tuple[float, float, int] | None:
-    """``(temperature, gain, draw)`` from a file's ``texture`` sub-stream (one byte: the
-    temperature, gain 1, draw 0; two: temperature and gain; three: temperature, gain and draw), or
-    None without one."""
+def texture_settings(bitstream: Bitstream) -> tuple[float, float, int, float] | None:
+    """``(temperature, gain, draw, grain)`` from a file's ``texture`` sub-stream (one byte: the
+    temperature, gain 1, draw 0, no grain; two: temperature and gain; three: and the draw; four:
+    and the grain), or None without one."""
     code = bitstream.streams.get(TEXTURE_STREAM)
     if code is None:
         return None
-    if len(code) not in (1, 2, 3) or not 1 <= code[0] <= TEXTURE_UNITS or code[1:2] == b"\0":
+    if len(code) not in (1, 2, 3, 4) or not 1 <= code[0] <= TEXTURE_UNITS or code[1:2] == b"\0":
         raise BitstreamError(f"malformed texture sub-stream ({len(code)} bytes"
-                             + (f", values {list(code)})" if len(code) in (1, 2, 3) else ")")
+                             + (f", values {list(code)})" if len(code) in (1, 2, 3, 4) else ")")
                              + f": a temperature byte from 1 to {TEXTURE_UNITS}, then optionally a gain byte "
-                             "from 1 to 255 and a draw byte, expected")
+                             "from 1 to 255, a draw byte and a grain byte, expected")
     return (code[0] / TEXTURE_UNITS, code[1] / TEXTURE_GAIN_UNITS if len(code) >= 2 else 1.0,
-            code[2] if len(code) == 3 else 0)
+            code[2] if len(code) >= 3 else 0, code[3] / TEXTURE_GRAIN_UNITS if len(code) == 4 else 0.0)
 
 
-def texture_code(config: FlowDecoderConfig, temperature: float, gain: float = 1.0, draw: int = 0) -> bytes:
+def texture_code(config: FlowDecoderConfig, temperature: float, gain: float = 1.0, draw: int = 0,
+                 grain: float = 0.0) -> bytes:
     """The ``texture`` sub-stream that :func:`texture_settings` reads back: the temperature byte,
-    then the gain byte when ``config`` lists gains or draws, then the draw byte when it has draws."""
-    draws = config.texture_draws > 1
+    then the gain byte when ``config`` lists gains, draws or grains, then the draw byte when it has
+    draws or grains, then the grain byte when it has grains."""
+    grains = bool(config.texture_grains)
+    draws = config.texture_draws > 1 or grains
     return bytes([round(temperature * TEXTURE_UNITS)] + ([round(gain * TEXTURE_GAIN_UNITS)] if config.texture_gains or draws else [])
-                 + ([draw] if draws else []))
+                 + ([draw] if draws else []) + ([round(grain * TEXTURE_GRAIN_UNITS)] if grains else []))
 
 
 def draw_seed(seed: int, draw: int) -> int:
     """The noise seed of the file's ``draw``-th draw: ``seed`` (:func:`file_noise_seed`) itself for
     draw 0, else :func:`noise_seed` of its 8 bytes and the draw's byte."""
     return seed if draw == 0 else noise_seed(seed.to_bytes(8, "little") + bytes([draw]))
+
+
+def grain_seed(seed: int) -> int:
+    """The seed of the synthesized grain's noise: :func:`noise_seed` of the file's seed
+    (:func:`file_noise_seed`) and ``b"grain"``, the same whatever the draw."""
+    return noise_seed(seed.to_bytes(8, "little") + b"grain")
 
 
 def _noise(padded: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -437,19 +482,23 @@ class FlowDecoder(nn.Module):
 
     def sample(self, x_b: Tensor, quality, realism: float = 1.0, steps: int | None = None,
                generator: torch.Generator | None = None, temperature: float | None = None,
-               gain: float = 1.0) -> Tensor:
+               gain: float = 1.0, grain: float = 0.0, grain_generator: torch.Generator | None = None) -> Tensor:
         """Refine base decodes ``x_b`` ``(B, 3, H, W)`` in [0, 1]: a residual is sampled from
         ``t = 1`` to 0 in ``steps`` Euler steps (from noise times ``temperature``, by default the
-        config's) and added scaled by ``realism * gain``. Returns
-        ``(B, 3, H, W)`` clamped to [0, 1]; ``x_b`` itself when ``realism`` is 0."""
+        config's) and added scaled by ``realism * gain``; with ``grain`` (standard deviation in 8-bit
+        code values) above 0, white Gaussian noise from ``grain_generator`` (None: torch's global
+        generator) of that deviation times ``realism`` is added too. Returns ``(B, 3, H, W)`` clamped to [0, 1]; ``x_b`` itself when
+        ``realism`` is 0."""
         realism = check_realism(realism)
         steps = check_steps(self.config.steps if steps is None else steps)
         if realism == 0.0:
             return x_b.clamp(0, 1)
         padded, size = pad_to_multiple(x_b, self.stride)
         eps = _noise(padded, generator)
-        return crop(padded + realism * gain * self._residual(padded, eps, quality, steps, temperature),
-                    size).clamp(0, 1)
+        out = padded + realism * gain * self._residual(padded, eps, quality, steps, temperature)
+        if grain:
+            out = out + realism * grain / 255 * _noise(padded, grain_generator)
+        return crop(out, size).clamp(0, 1)
 
     def _residual(self, padded: Tensor, eps: Tensor, quality, steps: int, temperature: float | None) -> Tensor:
         """The generated residual (in [0, 1] units, its low band removed) for ``padded`` (multiples
@@ -464,7 +513,7 @@ class FlowDecoder(nn.Module):
         c = self.config
         choices = [(name, label) for name, label in c.DECODE_CHOICES.items()  # (versions before side information)
                    if (c.texture_temperatures or not name.startswith("texture")) and (c.texture_gains or name != "texture_gains")
-                   and (c.texture_draws > 1 or name != "texture_draws")]
+                   and (c.texture_draws > 1 or name != "texture_draws") and (c.texture_grains or name != "texture_grains")]
 
         def show(v) -> str:
             return ",".join(f"{t:g}" for t in v) if isinstance(v, tuple) else f"{v:g}"
@@ -512,8 +561,8 @@ class FlowDecoder(nn.Module):
         return bitstream
 
     @torch.no_grad()
-    def choose_texture(self, x: Tensor, bitstream: Bitstream) -> tuple[float, float, int]:
-        """The encoder's side information ``(temperature, gain, draw)`` for ``x`` ``(1, 3, H, W)`` in
+    def choose_texture(self, x: Tensor, bitstream: Bitstream) -> tuple[float, float, int, float]:
+        """The encoder's side information ``(temperature, gain, draw, grain)`` for ``x`` ``(1, 3, H, W)`` in
         [0, 1] coded as ``bitstream`` (without a texture sub-stream): of ``texture_temperatures``
         times ``texture_gains`` (gain 1 without them) on draw 0, and with ``texture_draws`` above 1
         of draws ``1 ..`` at draw 0's best temperature (each gain), the candidate whose full sample
@@ -522,7 +571,9 @@ class FlowDecoder(nn.Module):
         seed) among those within ``texture_psnr_budget`` dB of the base decode's PSNR; without
         such a candidate, the one with the smallest PSNR loss. Each temperature is sampled once
         (the gains scale its residual). On an image of more than ``texture_window`` pixels, all of
-        this on the window :func:`search_window` places."""
+        this on the window :func:`search_window` places. Then, with ``texture_grains``, the grain
+        by the same rule on the whole image: its decode at the chosen setting (one more sample
+        when a window was searched) plus each grain (grain 0 when none is within the budget)."""
         from licodec.eval.metrics import psnr
         from licodec.eval.pyramid_metrics import SWDReference
 
@@ -530,7 +581,7 @@ class FlowDecoder(nn.Module):
             return (t[0].float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
         c = self.config
-        x_b = self.base.decompress(bitstream)
+        x_full, x_b = x, self.base.decompress(bitstream)
         padded, size = pad_to_multiple(x_b, self.stride)
         top, left, h, w = search_window(size, self.stride, c.texture_window)
         ph, pw = -(-h // self.stride) * self.stride, -(-w // self.stride) * self.stride  # the whole padded image, or h, w
@@ -539,25 +590,47 @@ class FlowDecoder(nn.Module):
         ref = u8(x)
         base_psnr, score = psnr(u8(x_b), ref), SWDReference(ref, seed=ENCODER_SWD_SEED)
         steps, seed = check_steps(c.steps), file_noise_seed(bitstream)
+        residuals = {}  # (temperature, draw) -> the whole image's generated residual (kept for the grain)
+        whole = (top, left, h, w) == (0, 0, *size)
 
         def choice(trials):
             allowed = [trial for trial in trials if trial[1] <= c.texture_psnr_budget]
             return (min(allowed, key=lambda tr: tr[2]) if allowed else min(trials, key=lambda tr: tr[1]))[0]
 
+        def eps_of(draw):
+            return _noise(padded, torch.Generator().manual_seed(draw_seed(seed, draw)))  # the decoder's draw
+
         def sample(temperatures, draw):
-            eps = _noise(padded, torch.Generator().manual_seed(draw_seed(seed, draw)))  # the decoder's draw
-            eps = eps[..., top : top + ph, left : left + pw]
+            eps = eps_of(draw)[..., top : top + ph, left : left + pw].clone()  # a copy: the whole image's noise is freed
             for t in temperatures:
                 residual = self._residual(window, eps, bitstream.quality, steps, t)
+                if whole and c.texture_grains:
+                    residuals[t, draw] = residual
                 for g in c.texture_gains or (1.0,):
                     dec = u8(crop(window + g * residual, (h, w)))
-                    yield (t, g, draw), base_psnr - psnr(dec, ref), score(dec)
+                    yield (t, g, draw, 0.0), base_psnr - psnr(dec, ref), score(dec)
 
         trials = list(sample(c.texture_temperatures, 0))
         best_t = choice(trials)[0]
         for draw in range(1, c.texture_draws):
             trials += sample((best_t,), draw)
-        return choice(trials)
+        best = choice(trials)
+        if not c.texture_grains:
+            return best
+        # the grain: on the whole decode at the chosen setting (a window need not show the image's flat parts)
+        t, g, draw, _ = best
+        residual = residuals[t, draw] if whole else self._residual(padded, eps_of(draw), bitstream.quality, steps, t)
+        residuals.clear()
+        decoded = padded + g * residual
+        noise = _noise(padded, torch.Generator().manual_seed(grain_seed(seed)))
+        ref = u8(x_full)
+        base_psnr, score = psnr(u8(crop(padded, size)), ref), SWDReference(ref, seed=ENCODER_SWD_SEED)
+
+        def with_grain(s):
+            dec = u8(crop(decoded + s / 255 * noise if s else decoded, size))
+            return (t, g, draw, s), base_psnr - psnr(dec, ref), score(dec)
+
+        return choice([with_grain(s) for s in c.texture_grains])
 
     @torch.no_grad()
     def decompress(self, bitstream: Bitstream, realism: float = 1.0, steps: int | None = None) -> Tensor:
@@ -576,9 +649,11 @@ class FlowDecoder(nn.Module):
         if realism == 0.0:
             return x_b
         self.check_quality(bitstream.quality)
-        temperature, gain, draw = texture or (None, 1.0, 0)
-        generator = torch.Generator().manual_seed(draw_seed(file_noise_seed(bitstream), draw))
-        return self.sample(x_b, bitstream.quality, realism, steps, generator, temperature, gain)
+        temperature, gain, draw, grain = texture or (None, 1.0, 0, 0.0)
+        seed = file_noise_seed(bitstream)
+        generator = torch.Generator().manual_seed(draw_seed(seed, draw))
+        return self.sample(x_b, bitstream.quality, realism, steps, generator, temperature, gain, grain,
+                           torch.Generator().manual_seed(grain_seed(seed)))
 
 
 def _load_base(name: str) -> nn.Module:
