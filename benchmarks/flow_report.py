@@ -240,8 +240,8 @@ def main() -> int:
                   f"{len(c.texture_gains)} candidates from {len(c.texture_temperatures)} samples"
                   if c.texture_gains else f", chosen by sampling {len(c.texture_temperatures)} candidates")
                + (f", then the best of {c.texture_draws} noise draws at that temperature" if c.texture_draws > 1 else "")
-               + (f", and the deviation of a synthesized grain, {len(c.texture_grains)} candidates "
-                  f"({', '.join(f'{s:g}' for s in c.texture_grains)} code values) added to each sample"
+               + (f", then the deviation of a synthesized grain, {len(c.texture_grains)} candidates "
+                  f"({', '.join(f'{s:g}' for s in c.texture_grains)} code values) added to the whole image's decode at that temperature"
                   if c.texture_grains else "")
                + f"; {('one byte', 'two bytes', 'three bytes', 'four bytes')[code_bytes - 1]} plus its sub-stream's name and length, "
                f"{9 + code_bytes} bytes), which their bpp counts")

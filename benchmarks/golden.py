@@ -1,7 +1,9 @@
 """Regenerate ``tests/golden.json``: bpp and PSNR of the bundled sample for every shipped codec
 (image codecs: the sample photo; video codecs: the panned clip of :mod:`licodec.video.samples`).
 
-    python benchmarks/golden.py
+    python benchmarks/golden.py [--only NAME ...]
+
+With ``--only``, only those codecs' entries are computed anew (the others are kept as they are).
 
 Run after shipping new weights; the golden tests (tests/test_shipped.py) check the weights'
 hash against the one recorded here, so stale golden values fail loudly instead of passing.
@@ -9,6 +11,7 @@ hash against the one recorded here, so stale golden values fail loudly instead o
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -46,11 +49,21 @@ def is_generative(name: str) -> bool:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="recompute only these codecs' entries")
+    args = parser.parse_args()
+    path = REPO / "tests" / "golden.json"
     src = read_image(SAMPLE)
     pixels = src.rgb.shape[0] * src.rgb.shape[1]
     models, videos = {}, {}
+    if args.only:
+        unknown = sorted(set(args.only) - {n for n in list_models() if get_entry(n).has_weights})
+        if unknown:
+            raise SystemExit(f"golden.py: no shipped weights named {', '.join(unknown)}")
+        old = json.loads(path.read_text())
+        models, videos = old["models"], old["video_models"]
     for name in list_models():
-        if not get_entry(name).has_weights:
+        if not get_entry(name).has_weights or (args.only and name not in args.only):
             continue
         if get_entry(name).family == "video":
             videos[name] = video_golden(name)
@@ -66,7 +79,6 @@ def main() -> None:
                                "psnr": round(psnr(np.asarray(decoded), src.rgb), 3)}
         models[name] = entry
         print(name, {k: v for k, v in entry.items() if k != "weights"})
-    path = REPO / "tests" / "golden.json"
     path.write_text(json.dumps({"image": "licodec/samples/kodim23.png", "models": models,
                                 "video_clip": CLIP, "video_models": videos}, indent=2) + "\n")
     print(f"wrote {path}")
