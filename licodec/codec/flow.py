@@ -487,8 +487,8 @@ class FlowDecoder(nn.Module):
         ``t = 1`` to 0 in ``steps`` Euler steps (from noise times ``temperature``, by default the
         config's) and added scaled by ``realism * gain``; with ``grain`` (standard deviation in 8-bit
         code values) above 0, white Gaussian noise from ``grain_generator`` (None: torch's global
-        generator) of that deviation times ``realism`` is added too. Returns ``(B, 3, H, W)`` clamped to [0, 1]; ``x_b`` itself when
-        ``realism`` is 0."""
+        generator) of that deviation times ``realism`` is added too. Returns ``(B, 3, H, W)``
+        clamped to [0, 1]; ``x_b`` itself when ``realism`` is 0."""
         realism = check_realism(realism)
         steps = check_steps(self.config.steps if steps is None else steps)
         if realism == 0.0:
@@ -623,8 +623,9 @@ class FlowDecoder(nn.Module):
         residuals.clear()
         decoded = padded + g * residual
         noise = _noise(padded, torch.Generator().manual_seed(grain_seed(seed)))
-        ref = u8(x_full)
-        base_psnr, score = psnr(u8(crop(padded, size)), ref), SWDReference(ref, seed=ENCODER_SWD_SEED)
+        if not whole:  # the window's reference and base PSNR are the whole image's otherwise
+            ref = u8(x_full)
+            base_psnr, score = psnr(u8(crop(padded, size)), ref), SWDReference(ref, seed=ENCODER_SWD_SEED)
 
         def with_grain(s):
             dec = u8(crop(decoded + s / 255 * noise if s else decoded, size))
