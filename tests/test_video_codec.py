@@ -214,6 +214,37 @@ def test_chain_fine_tuning_codes_its_own_references(trained, tmp_path):
         objective._real_run(torch.Generator().manual_seed(0), 4)
 
 
+def test_sprites_move_an_object_over_the_scene(trained):
+    """--sprites 1: every synthetic pair carries a blob cut from another crop that moves by its own
+    motion; the current frame is the crop with the blob pasted over it, and --sprites 0 keeps the
+    draws (and frames) of a plain run."""
+    from licodec.train.trainer import TrainConfig
+    from licodec.train.video_objective import VideoObjective, sprite_masks
+    from licodec.zoo import create_model
+
+    masks = sprite_masks(8, 64, 64, torch.Generator().manual_seed(1))
+    assert masks.shape == (8, 1, 64, 64) and masks.min() >= 0 and masks.max() <= 1
+    assert ((masks > 0.5).float().mean((1, 2, 3)) > 0.01).all()  # every blob is there
+    model = create_model("video-dcvc", pretrained=True, weights_dir=trained / "export")
+
+    def objective(share):
+        cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, sprites=share, init="x")
+        return VideoObjective(model, cfg, torch.device("cpu"))
+
+    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    plain, none, some = (objective(s).sequences(x, 4) for s in (0.0, 0.0, 1.0))
+    assert all(torch.equal(a, b) for a, b in zip(plain, none))
+    inner = x[..., 32:96, 32:96]
+    other = x.roll(1, 0).flip(-1, -2)[..., 32:96, 32:96]
+    pasted = (some[-1] - inner).abs().amax(1) > 1e-6  # where the blob covers the crop
+    assert pasted.float().mean() > 0.01
+    assert torch.allclose(some[-1][:, :, ~pasted[0]][0], inner[0][:, ~pasted[0]])
+    assert not torch.equal(some[0], plain[0])
+    assert (other - some[-1]).abs().amax(1)[pasted].median() < (inner - some[-1]).abs().amax(1)[pasted].median()
+    with pytest.raises(LicodecError, match="--sprites is a share"):
+        objective(1.5)
+
+
 def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):
     from licodec.cli.main import main
 

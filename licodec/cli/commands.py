@@ -403,6 +403,9 @@ def _train(sub) -> None:
                      help="train each P-frame against a reference the model itself coded K P-frames after an "
                           "I-frame (default 0: against the I-frame), so it learns its own drift; fine-tune "
                           "with --init and K = 1 or 2")
+    vid.add_argument("--sprites", type=float, default=0.0, metavar="P",
+                     help="share (0-1) of the synthetic pairs that also carry a moving object (a blob cut from "
+                          "another crop, moved by its own motion), for motion edges and occlusions")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -413,7 +416,7 @@ def _train(sub) -> None:
             if getattr(args, name) < 1:
                 raise LicodecError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("align_steps", "channel_steps", "align_weight", "channel_weight", "max_minutes", "adv_weight",
-                     "rung", "p_chain", "entropy_lr_mult", "disc_warmup", "keep_every"):
+                     "rung", "p_chain", "sprites", "entropy_lr_mult", "disc_warmup", "keep_every"):
             if getattr(args, name) < 0:
                 raise LicodecError(f"--{name.replace('_', '-')} must not be negative")
         if ((args.adv_on_sample or args.disc_warmup or args.adv_detail or args.adv_conditional)
@@ -442,6 +445,7 @@ def _train(sub) -> None:
                           adv_on_sample=args.adv_on_sample, disc_warmup=args.disc_warmup, rung=args.rung,
                           adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
                           prior=args.prior, video_data=args.video_data, p_chain=args.p_chain,
+                          sprites=args.sprites,
                           entropy_lr_mult=args.entropy_lr_mult, ema=args.ema, keep_every=args.keep_every)
         if args.video_data and not Path(args.video_data).is_dir():
             raise LicodecError(f"--video-data {args.video_data}: no such folder")

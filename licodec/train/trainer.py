@@ -100,6 +100,7 @@ class TrainConfig:
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
+    sprites: float = 0.0  # share of synthetic P-frame pairs with a moving object over the scene
     p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
     # weight averaging and kept checkpoints (any codec)
     ema: float = 0.0  # decay of an exponential moving average of the trained weights, exported instead of them; 0: off
@@ -178,7 +179,7 @@ def command_line(cfg: dict) -> str:
              "seed": "--seed", "checkpoint_every": "--checkpoint-every", "max_minutes": "--max-minutes", "init": "--init", "teacher": "--teacher",
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight", "disc_warmup": "--disc-warmup",
-             "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain",
+             "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain", "sprites": "--sprites",
              "entropy_lr_mult": "--entropy-lr-mult", "ema": "--ema", "keep_every": "--keep-every"}
     for key, flag in flags.items():
         if key not in cfg:

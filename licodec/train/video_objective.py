@@ -18,6 +18,10 @@ coded, the next ``K`` are P-coded by the model being trained (no gradient, round
 and the last is the trained P-frame, so the model learns to code against references that
 already carry its own P-frame errors (the drift of a long I-period; DCVC-style cascaded
 training, without the gradient through the chain).
+With ``--sprites P`` a share ``P`` of the synthetic samples also carry a moving object: a blob
+cut from another crop of the batch (mirrored), pasted over the scene and moved by its own random
+motion (twice the scene's range), so the pairs have motion edges and occlusions as real video does
+(the idea of FlyingChairs, Dosovitskiy et al. 2015), which smooth synthetic motion lacks.
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
@@ -64,6 +68,21 @@ def synthetic_flow(b: int, h: int, w: int, g: torch.Generator) -> Tensor:
     return (flow * (u[:, 6] >= 0.1)[:, None, None, None]).float()
 
 
+def sprite_masks(b: int, h: int, w: int, g: torch.Generator) -> Tensor:
+    """Random blob-shaped masks ``(b, 1, h, w)`` in [0, 1]: a disc of radius 12-35% of the side at a
+    random centre, its edge bent by a smooth random field (6x6, bicubic), thresholded and then
+    softened over about 2 pixels (an anti-aliased object edge)."""
+    u = torch.rand(b, 3, generator=g, dtype=torch.float64)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, h, dtype=torch.float64), torch.linspace(0, 1, w, dtype=torch.float64),
+                            indexing="ij")
+    radius = (0.12 + 0.23 * u[:, 2])[:, None, None]
+    dist = torch.sqrt((xs - u[:, 0, None, None]) ** 2 + (ys - u[:, 1, None, None]) ** 2) / radius
+    bend = F.interpolate(torch.rand(b, 1, 6, 6, generator=g, dtype=torch.float64) - 0.5, size=(h, w),
+                         mode="bicubic", align_corners=True)[:, 0]
+    mask = (dist + 0.8 * bend < 1).double()[:, None]
+    return F.avg_pool2d(mask, 3, 1, 1, count_include_pad=False).float()
+
+
 def _clips(root: Path) -> list[list[Path]]:
     """Folders under ``root`` holding 2 or more PNG frames (sorted by name), each a clip."""
     clips = []
@@ -94,6 +113,9 @@ class VideoObjective:
         root = getattr(cfg, "video_data", "")
         self.clips = _clips(Path(root)) if root else []
         self.chain = int(getattr(cfg, "p_chain", 0))
+        self.sprites = float(getattr(cfg, "sprites", 0.0))
+        if not 0 <= self.sprites <= 1:
+            raise LicodecError(f"--sprites is a share of the pairs, from 0 to 1; got {self.sprites}")
         if self.chain < 0:
             raise LicodecError(f"--p-chain must not be negative, got {self.chain}")
         self.warmup_steps = 0 if cfg.init else WARMUP_STEPS
@@ -142,8 +164,19 @@ class VideoObjective:
         g = self._generator(step)
         b, _, h, w = x.shape
         frames = [x.float()]
+        if self.sprites:  # an object over the scene, moving by its own motion: edges and occlusions
+            sprite = (x.roll(1, 0) if b > 1 else x).flip(-1, -2).float()
+            alpha = sprite_masks(b, h, w, g) * (torch.rand(b, generator=g) < self.sprites)[:, None, None, None]
+            background = frames[0]
+            frames[0] = alpha * sprite + (1 - alpha) * background
         for _ in range(self.chain + 1):
-            frames.insert(0, warp(frames[0], synthetic_flow(b, h, w, g)).clamp(0, 1))
+            if self.sprites:
+                background = warp(background, synthetic_flow(b, h, w, g))
+                sprite_flow = synthetic_flow(b, h, w, g) * 2
+                sprite, alpha = warp(sprite, sprite_flow), warp(alpha, sprite_flow)
+                frames.insert(0, (alpha * sprite + (1 - alpha) * background).clamp(0, 1))
+            else:
+                frames.insert(0, warp(frames[0], synthetic_flow(b, h, w, g)).clamp(0, 1))
         m = MARGIN
         frames = [f[..., m : h - m, m : w - m].clone() for f in frames]
         if self.clips:
