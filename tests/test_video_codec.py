@@ -216,10 +216,12 @@ def test_chain_fine_tuning_codes_its_own_references(trained, tmp_path):
 
 def test_sprites_move_an_object_over_the_scene(trained):
     """--sprites 1: every synthetic pair carries a blob cut from another crop that moves by its own
-    motion; the current frame is the crop with the blob pasted over it, and --sprites 0 keeps the
-    draws (and frames) of a plain run."""
+    motion: the current frame is the crop with the blob pasted over it, the older frame is the
+    scene and the blob each warped by its own motion (none of the blob in the cut margin), and
+    --sprites 0 draws exactly the plain pairs."""
+    from licodec.codec.motion import warp
     from licodec.train.trainer import TrainConfig
-    from licodec.train.video_objective import VideoObjective, sprite_masks
+    from licodec.train.video_objective import MARGIN, VideoObjective, sprite_masks, synthetic_flow
     from licodec.zoo import create_model
 
     masks = sprite_masks(8, 64, 64, torch.Generator().manual_seed(1))
@@ -227,20 +229,34 @@ def test_sprites_move_an_object_over_the_scene(trained):
     assert ((masks > 0.5).float().mean((1, 2, 3)) > 0.01).all()  # every blob is there
     model = create_model("video-dcvc", pretrained=True, weights_dir=trained / "export")
 
-    def objective(share):
-        cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, sprites=share, init="x")
+    def objective(share, chain=0):
+        cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, sprites=share, p_chain=chain, init="x")
         return VideoObjective(model, cfg, torch.device("cpu"))
 
     x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
-    plain, none, some = (objective(s).sequences(x, 4) for s in (0.0, 0.0, 1.0))
-    assert all(torch.equal(a, b) for a, b in zip(plain, none))
-    inner = x[..., 32:96, 32:96]
-    other = x.roll(1, 0).flip(-1, -2)[..., 32:96, 32:96]
-    pasted = (some[-1] - inner).abs().amax(1) > 1e-6  # where the blob covers the crop
-    assert pasted.float().mean() > 0.01
-    assert torch.allclose(some[-1][:, :, ~pasted[0]][0], inner[0][:, ~pasted[0]])
-    assert not torch.equal(some[0], plain[0])
-    assert (other - some[-1]).abs().amax(1)[pasted].median() < (inner - some[-1]).abs().amax(1)[pasted].median()
+    centre = (..., slice(MARGIN, 128 - MARGIN), slice(MARGIN, 128 - MARGIN))
+    g = objective(0.0)._generator(4)
+    plain = objective(0.0).sequences(x, 4)
+    expected = warp(x, synthetic_flow(2, 128, 128, g)).clamp(0, 1)[centre].mul(255).round().div(255)
+    assert torch.equal(plain[0], expected) and torch.equal(plain[1], x[centre])
+
+    g = objective(1.0)._generator(4)
+    alpha = sprite_masks(2, 128, 128, g)
+    torch.rand(2, generator=g)  # the share's draw
+    for band in (slice(0, MARGIN), slice(128 - MARGIN, 128)):
+        alpha[..., band, :] = 0
+        alpha[..., band] = 0
+    sprite = x.roll(1, 0).flip(-1, -2)
+    scene_flow, sprite_flow = synthetic_flow(2, 128, 128, g), synthetic_flow(2, 128, 128, g) * 2
+    moved = warp(alpha, sprite_flow)
+    older = moved * warp(sprite, sprite_flow) + (1 - moved) * warp(x, scene_flow)
+    some = objective(1.0).sequences(x, 4)
+    assert alpha[centre].mean() > 0.01
+    assert torch.allclose(some[1], (alpha * sprite + (1 - alpha) * x)[centre], atol=1e-6)
+    assert (some[0] - older.clamp(0, 1)[centre].mul(255).round().div(255)).abs().max() < 1.5 / 255
+    assert not torch.allclose(some[0], plain[0], atol=0.05)  # the object moved over the scene
+    chained = objective(1.0, chain=2).sequences(x[:1], 4)  # a batch of 1: the crop itself, mirrored
+    assert len(chained) == 4 and all(f.shape == (1, 3, 64, 64) for f in chained)
     with pytest.raises(LicodecError, match="--sprites is a share"):
         objective(1.5)
 

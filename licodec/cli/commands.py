@@ -424,6 +424,8 @@ def _train(sub) -> None:
             raise LicodecError(f"--adv-on-sample, --adv-detail, --adv-conditional and --disc-warmup are for generative "
                                f"decoders (vqgan-flow), "
                                f"not {args.model!r}")
+        if not 0 <= args.sprites <= 1:
+            raise LicodecError(f"--sprites {args.sprites}: a share of the pairs, from 0 to 1")
         if not 0 <= args.ema < 1:
             raise LicodecError(f"--ema {args.ema}: the decay must be at least 0 and below 1 (0: off)")
         if args.keep_every % args.checkpoint_every:

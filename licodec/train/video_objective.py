@@ -19,9 +19,11 @@ and the last is the trained P-frame, so the model learns to code against referen
 already carry its own P-frame errors (the drift of a long I-period; DCVC-style cascaded
 training, without the gradient through the chain).
 With ``--sprites P`` a share ``P`` of the synthetic samples also carry a moving object: a blob
-cut from another crop of the batch (mirrored), pasted over the scene and moved by its own random
-motion (twice the scene's range), so the pairs have motion edges and occlusions as real video does
-(the idea of FlyingChairs, Dosovitskiy et al. 2015), which smooth synthetic motion lacks.
+cut from another crop of the batch (mirrored; with a batch of 1, the crop itself mirrored), pasted
+over the scene and moved by its own random motion (twice the scene's range; the blob has no part
+in the cut margin, so the replicated border never holds any of it). So the pairs have motion edges
+and occlusions as real video does, which smooth synthetic motion lacks (the idea of FlyingChairs,
+Dosovitskiy et al. 2015).
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
@@ -167,6 +169,10 @@ class VideoObjective:
         if self.sprites:  # an object over the scene, moving by its own motion: edges and occlusions
             sprite = (x.roll(1, 0) if b > 1 else x).flip(-1, -2).float()
             alpha = sprite_masks(b, h, w, g) * (torch.rand(b, generator=g) < self.sprites)[:, None, None, None]
+            # none of the object in the margin that is cut off: a warp that reads past the crop then
+            # finds no object in the replicated border (the object's motion exceeds the margin)
+            alpha[..., :MARGIN, :] = alpha[..., h - MARGIN :, :] = 0
+            alpha[..., :MARGIN] = alpha[..., w - MARGIN :] = 0
             background = frames[0]
             frames[0] = alpha * sprite + (1 - alpha) * background
         for _ in range(self.chain + 1):
