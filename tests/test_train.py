@@ -36,6 +36,22 @@ def test_train_resume_export(tmp_path, rng):
     assert codec.decompress(codec.compress(x, 2.0)).shape == x.shape
 
 
+def test_export_records_the_training_threads_not_the_exporters(tmp_path, rng):
+    """A run exported later by another process (licodec export) records the threads it trained
+    with: CPU-hours in TRAINING.md come from them."""
+    data = _photos(tmp_path / "data", rng, 2)
+    run = tmp_path / "run"
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert main(["train", "--data", str(data), "--out", str(run), "--crop", "64", "--batch", "2", "--steps", "1"]) == 0
+        torch.set_num_threads(2)
+        assert main(["export", str(run), "-o", str(tmp_path / "later")]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert json.loads((tmp_path / "later" / "config.json").read_text())["training"]["threads"] == 1
+
+
 def test_entropy_lr_mult_trains_the_hyper_densities_faster(tmp_path, rng):
     """With --entropy-lr-mult 10 the z densities form their own Adam group at 10x the lr; the
     optimizer state resumes, and the recorded command repeats the option."""

@@ -396,7 +396,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
                           "ema": average.state_dict() if average is not None else None,
                           "distill": distiller.state_dict() if distiller is not None else None,
                           "teacher_sha256": distiller.teacher[0].weights_sha256 if distiller is not None else None,
-                          "step": step, "wall": time.time() - t0,
+                          "step": step, "wall": time.time() - t0, "threads": torch.get_num_threads(),
                           "train_config": {**asdict(cfg), "world_size": world_size},
                           "model_config": model.config.to_dict(),
                           "torch_rng": torch.get_rng_state()}, ckpt_path)
@@ -517,7 +517,9 @@ def export(run_dir: str | Path, out_dir: str | Path | None = None, half: bool = 
         "wall_time_s": round(ckpt["wall"], 1),
         "train_config": cfg,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        # the training process's threads (checkpoints before 2026-12-07 do not record them:
+        # then this process's, which is wrong when another process exports the run)
+        "threads": ckpt.get("threads", torch.get_num_threads()),
         "date": time.strftime("%Y-%m-%d"),
         "weights": f"moving average (decay {cfg['ema']:g})" if averaged else "trained",
     }
