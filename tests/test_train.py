@@ -106,7 +106,8 @@ def test_ema_exports_the_weight_average_and_keep_every_keeps_checkpoints(tmp_pat
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "plain"), "--crop", "64", "--batch", "2",
                  "--steps", "2", "--no-bf16", "--ema", "0.9"]) != 0
     assert "no weight average" in capsys.readouterr().err
-    for bad in (["--ema", "1"], ["--keep-every", "3", "--checkpoint-every", "2"]):
+    # argument checks run before any model or data loads (--sprites also has the objective's own check)
+    for bad in (["--ema", "1"], ["--keep-every", "3", "--checkpoint-every", "2"], ["--sprites", "1.5"]):
         assert main(["train", "--data", str(data), "--out", str(tmp_path / "x"), *bad]) != 0
         assert "--" + bad[0].strip("-") in capsys.readouterr().err
 

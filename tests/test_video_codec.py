@@ -17,7 +17,7 @@ from licodec.errors import LicodecError, WeightsError
 from licodec.video import coding
 
 SMALL = {"video-dcvc": dict(N=16, M=16, context=8, motion_N=16, motion_M=16),
-         "video-dvc": dict(motion_N=16, motion_M=16)}
+         "video-dvc": dict(motion_N=16, motion_M=16, residual_prior=8)}
 VIDEO_MODELS = list(SMALL)
 
 _BUILD = """
@@ -29,6 +29,9 @@ def build(name, **small):
     if name == "video-dcvc":
         with torch.no_grad():  # an untrained codec outputs its prediction; make the latent matter
             torch.nn.init.normal_(model.decoder.reconstruct[-1].weight, std=0.05)
+    if getattr(model, "residual_prior", None) is not None:  # a new prior is the identity: make it act
+        with torch.no_grad():
+            torch.nn.init.normal_(model.residual_prior.net[-1].weight, std=0.05)
     model.freeze()
     return model.eval()
 """
@@ -259,6 +262,109 @@ def test_sprites_move_an_object_over_the_scene(trained):
     assert len(chained) == 4 and all(f.shape == (1, 3, 64, 64) for f in chained)
     with pytest.raises(LicodecError, match="--sprites is a share"):
         objective(1.5)
+
+
+def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the_residual_tables():
+    """A residual prior starts as the identity: the same bytes as without one. One that acts
+    changes the residual's ``y`` stream only (motion, ``z`` and I-frames are as before), and the
+    decoder, which needs it to read ``y``, rebuilds the encoder's frames."""
+    frames = clip(3)
+    small = {**SMALL["video-dvc"], "residual_prior": 0}
+    plain = build("video-dvc", **small)  # noqa: F821
+    fresh = build("video-dvc", **small)  # noqa: F821
+    fresh.load_state_dict(plain.state_dict())  # the first build also drew the intra codec's initialisation
+    fresh.refresh()
+    fresh.add_residual_prior(8)
+    assert fresh.config.residual_prior == 8 and fresh.residual_prior is not None
+    assert encode(plain, frames) == encode(fresh, frames)
+    with torch.no_grad():
+        torch.nn.init.normal_(fresh.residual_prior.net[-1].weight, std=0.05)
+    fresh.refresh()
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in frames]
+    i_streams, reference = plain.encode_frame(x[0], 3.0, None)
+    assert fresh.encode_frame(x[0], 3.0, None)[0] == i_streams
+    p_plain, p_prior = plain.encode_frame(x[1], 3.0, reference)[0], fresh.encode_frame(x[1], 3.0, reference)[0]
+    assert [p_plain[k] == p_prior[k] for k in ("motion_z", "motion_y", "z", "y")] == [True, True, True, False]
+    reference = None
+    for i, (frame, decoded) in enumerate(zip(x, coding.decompress(encode(fresh, frames), codec=fresh))):
+        _, reference = fresh.encode_frame(frame, 3.0, None if i % 3 == 0 else reference)
+        assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
+    with pytest.raises(LicodecError, match="already has a residual prior"):
+        fresh.add_residual_prior(8)
+
+
+def test_the_residual_streams_cost_what_the_residual_prior_estimates():
+    """Information bound: the bytes of a P-frame's residual ``y`` match ``-log2`` of the prior's
+    likelihoods of the rounded latents (table scales), and not the intra codec's own, so the coder
+    uses the corrected tables (a prior far from the identity here, to tell them apart)."""
+    from licodec.codec.base import pad_to_multiple
+    from licodec.codec.residual_prior import prediction_features
+
+    codec = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
+    with torch.no_grad():
+        torch.nn.init.normal_(codec.residual_prior.net[-1].weight, std=1.0)
+    codec.refresh()
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in clip(2, 144, 200)]
+    intra = codec.intra
+    for quality in (2.0, 6.0):
+        _, reference = codec.encode_frame(x[0], quality, None)
+        streams, _ = codec.encode_frame(x[1], quality, reference)
+        qt = torch.tensor([quality])
+        flow_hat = codec._decompress_motion(streams, qt, (144, 200), codec._float64()[0].flow_synthesis)
+        prediction = warp(pad_to_multiple(reference.double() / 255, 64)[0], flow_hat).float()
+        residual = (pad_to_multiple(x[1], 64)[0] - prediction + 0.5).clamp(0, 1)
+        gain, _ = intra._gains(qt)
+        with torch.no_grad():
+            y = intra.g_a(residual) * gain
+            features = prediction_features(intra.g_a(prediction.clamp(0, 1)) * gain, flow_hat.float())
+            bits = {}
+            for name, extra in (("prior", {"correction": lambda h: codec.residual_prior(h, features)}), ("own", {})):
+                _, lik = intra.latent(y, coded_scales=True, quantize=torch.round, **extra)
+                bits[name] = float(-torch.log2(lik["y"]).sum())
+        real = 8 * len(streams["y"])
+        assert real == pytest.approx(bits["prior"], rel=0.005, abs=64), quality
+        assert abs(real - bits["own"]) > 0.03 * real, quality
+
+
+def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
+    """``licodec train --model video-dvc --init W --prior`` adds a residual prior to weights without
+    one and trains it alone on the rounded rate: the export differs from ``W`` in the prior only,
+    records its width, and codes; ``--prior`` without ``--init``, or for video-dcvc, is refused."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from licodec.cli.main import main
+    from licodec.zoo import create_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
+    common = ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
+              "--lr", "1e-3", "--log-every", "1", "--prior"]
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run"), "--init", "video-dvc"]) == 0
+    export = tmp_path / "run" / "export"
+    meta = json.loads((export / "config.json").read_text())
+    assert meta["config"]["residual_prior"] == 96 and "--prior" in meta["training"]["command"]
+    trained, shipped = load_file(export / "model.safetensors"), create_model("video-dvc", pretrained=True)
+    before = shipped.state_dict()
+    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("residual_prior.")}
+    assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before if k in trained)
+    assert trained["residual_prior.net.4.weight"].abs().max() > 0  # the zero-initialised layer moved
+    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
+    decoded = list(coding.decompress(encode(codec, clip(2)), codec=codec))
+    assert len(decoded) == 2 and all(d.damage is None for d in decoded)
+    capsys.readouterr()
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "bare")]) != 0
+    assert "give them with --init" in capsys.readouterr().err
+    from licodec.train.trainer import TrainConfig
+    from licodec.train.video_objective import VideoObjective
+
+    cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, prior=True, init="x")
+    with pytest.raises(LicodecError, match="residual prior of residual P-frames"):
+        VideoObjective(build("video-dcvc", **SMALL["video-dcvc"]), cfg, torch.device("cpu"))  # noqa: F821
 
 
 def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):

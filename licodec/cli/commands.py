@@ -389,9 +389,11 @@ def _train(sub) -> None:
                    help="generative decoders: the discriminator trains alone for its first N steps")
     v.add_argument("--rung", type=int, default=0, help="codebook size K of the rung to fine-tune (0: base training)")
     v.add_argument("--prior", action="store_true",
-                   help="train only the learned index prior (a masked transformer that rANS-codes the indices) "
-                        "of the --init weights, on every rung, all else frozen; adds one if they have none. "
-                        "Use crops of 256 or more: the prior learns from the index grid (crop/16 a side)")
+                   help="train only the learned prior of the --init weights, all else frozen; adds one if they "
+                        "have none. vqgan: the index prior (a masked transformer that rANS-codes the indices), on "
+                        "every rung; use crops of 256 or more: it learns from the index grid (crop/16 a side). "
+                        "video-dvc: the residual prior (the residual's entropy model corrected from the "
+                        "prediction), on the rate of the rounded latents")
     vid = p.add_argument_group("video codecs (--model video-dvc, video-dcvc)",
                                "P-frame pairs: the --data photos with synthetic motion (crops cut by 32 pixels "
                                "a side, so --crop 256 trains on 192), the previous frame coded by the intra codec; "

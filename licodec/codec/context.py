@@ -105,22 +105,34 @@ class SpaceChannelContextLatentCodec(nn.Module):
 
     # -- training -----------------------------------------------------------------
     def forward(self, y: Tensor, coded_scales: bool = False, z: Tensor | None = None,
-                quantize=None) -> tuple[Tensor, dict]:
+                quantize=None, correction=None) -> tuple[Tensor, dict]:
         """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods
         (``"y"`` ``(B, M, h, w)``, ``"z"``); ``coded_scales``, ``z`` and ``quantize`` as in
-        :meth:`HyperpriorLatentCodec.forward <licodec.codec.latent.HyperpriorLatentCodec.forward>`."""
+        :meth:`HyperpriorLatentCodec.forward <licodec.codec.latent.HyperpriorLatentCodec.forward>`.
+        ``quantize`` may also be a pair ``(for the rate, for the values)``: the symbols whose
+        likelihoods are the rate are ``rate(y - means)``, the decoded values ``values(y - means) +
+        means``. ``(ste_round, torch.round)`` gives the means the gradients of both of their parts,
+        the rate's (straight-through) and the reconstruction's (a symbol 0 decodes to the mean),
+        which a single rounding cannot (it trains the residual prior's means,
+        :mod:`licodec.train.video_objective`).
+        ``correction``: a function of the hyper parameters ``(B, 2M, h, w)`` returning the ones the
+        groups start from instead (a conditional prior, e.g.
+        :class:`~licodec.codec.residual_prior.ResidualPrior`); None: ``h_s``'s own."""
         z = self.h_a(y) if z is None else z
         nets = self._train_nets()
-        rounding = ste_round if quantize is None else quantize
+        pair = isinstance(quantize, tuple)
+        rate_rounding, rounding = quantize if pair else (None, ste_round if quantize is None else quantize)
         with torch.autocast(device_type=y.device.type, enabled=False):
             z = z.float()
             medians = self.z_model.medians()
-            z_hat = rounding(z - medians) + medians
+            z_hat = (rate_rounding if pair else rounding)(z - medians) + medians
             if quantize is None:
                 _, z_likelihoods = self.z_model(z)  # noise for the rate
             else:
                 z_likelihoods = self.z_model.likelihood_of(z_hat)
         hyper = self.h_s(z_hat).float()
+        if correction is not None:
+            hyper = correction(hyper).float()
         y = y.float()
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         y_hats, likelihoods = [], []
@@ -139,6 +151,9 @@ class SpaceChannelContextLatentCodec(nn.Module):
                 y_hat_k = torch.where(mask, anchors_hat, rounding(y_k - m_n) + m_n)
                 if quantize is None:
                     _, lik = self.y_model(y_k, scales, means)  # noise for the rate
+                elif pair:
+                    symbols = rate_rounding(y_k - means)
+                    lik = self.y_model.likelihood_of(symbols, scales, torch.zeros_like(symbols))
                 else:
                     lik = self.y_model.likelihood_of(y_hat_k, scales, means)
                 likelihoods.append(lik)
@@ -160,13 +175,18 @@ class SpaceChannelContextLatentCodec(nn.Module):
             self._nets64 = {k: copy.deepcopy(v).double().eval() for k, v in self._train_nets().items()}
         return self._nets64
 
-    def _code(self, z_hat: Tensor, y_shape: tuple, code_group) -> Tensor:
+    def _code(self, z_hat: Tensor, y_shape: tuple, code_group, correction=None) -> Tensor:
         """Walk the groups and passes in coding order. ``code_group(k, mask, scales, means)``
         codes (or decodes) the group's symbols at the ``mask`` positions and returns the
-        group's decoded values there (``(1, c_k, h, w)``, zero elsewhere). Returns ``y_hat``."""
+        group's decoded values there (``(1, c_k, h, w)``, zero elsewhere). Returns ``y_hat``.
+        ``correction`` as in :meth:`forward`, given and returning float64."""
         nets = self._coding_nets()
         with torch.no_grad():
             hyper = nets["h_s"](z_hat.double())
+            if correction is not None:
+                hyper = correction(hyper)
+                if hyper.dtype != torch.float64:
+                    raise TypeError("a coding-time correction of the hyper parameters must return float64")
             mask = anchor_mask(*y_shape[-2:])
             y_hat = torch.zeros(y_shape, dtype=torch.float64)
             for k, (start, c) in enumerate(zip(self.starts, self.groups)):
@@ -179,9 +199,10 @@ class SpaceChannelContextLatentCodec(nn.Module):
         return y_hat
 
     @torch.no_grad()
-    def compress(self, y: Tensor, z: Tensor | None = None) -> tuple[dict, Tensor]:
+    def compress(self, y: Tensor, z: Tensor | None = None, correction=None) -> tuple[dict, Tensor]:
         """Code ``y`` ``(1, M, h, w)`` (with hyper-latent ``z``, default ``h_a(y)``); returns
-        ``{"z": bytes, "y": bytes}`` and ``y_hat``."""
+        ``{"z": bytes, "y": bytes}`` and ``y_hat``. ``correction``: as in :meth:`_code` (the
+        decoder must be given the same one)."""
         z = self.h_a(y) if z is None else z
         z_bytes, z_hat = self.z_model.compress_tensor(z)
         y64 = y.double()
@@ -194,12 +215,12 @@ class SpaceChannelContextLatentCodec(nn.Module):
             indexes.append(self.y_model.table_indexes(scales[:, :, mask]).reshape(-1))
             return torch.where(mask, sym + means, 0.0)
 
-        y_hat = self._code(z_hat, y.shape, code_group)
+        y_hat = self._code(z_hat, y.shape, code_group, correction)
         y_bytes = rans.encode(torch.cat(symbols), torch.cat(indexes), self.y_model.rans_tables())
         return {"z": z_bytes, "y": y_bytes}, y_hat.float()
 
     @torch.no_grad()
-    def decompress(self, streams: dict, z_shape: tuple, prefix: str = "") -> Tensor:
+    def decompress(self, streams: dict, z_shape: tuple, prefix: str = "", correction=None) -> Tensor:
         """Inverse of :meth:`compress`; ``z_shape`` is ``(1, Nz, h/4, w/4)``."""
         z_hat = self.z_model.decompress_tensor(streams["z"], z_shape, name=prefix + "z")
         y_shape = (1, sum(self.groups), z_shape[2] * 4, z_shape[3] * 4)
@@ -213,6 +234,6 @@ class SpaceChannelContextLatentCodec(nn.Module):
             out[:, :, mask] = sym + means[:, :, mask]
             return out
 
-        y_hat = self._code(z_hat, y_shape, code_group)
+        y_hat = self._code(z_hat, y_shape, code_group, correction)
         decoder.finish()
         return y_hat.float()

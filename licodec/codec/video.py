@@ -335,11 +335,14 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         return self._decode_flow(m_hat, qt, flow_synthesis64)
 
     # -- the intra codec's frames (I-frames; residuals for residual coding) --------------
-    def _intra_decode(self, streams: dict, qt: Tensor, size: tuple[int, int], intra_synthesis64: nn.Module) -> Tensor:
-        """The intra codec's decode of ``streams`` (``z``, ``y``) in float64, padded ``(1, 3, H', W')``."""
+    def _intra_decode(self, streams: dict, qt: Tensor, size: tuple[int, int], intra_synthesis64: nn.Module,
+                      correction=None) -> Tensor:
+        """The intra codec's decode of ``streams`` (``z``, ``y``) in float64, padded ``(1, 3, H', W')``;
+        ``correction``: of its hyper parameters (a residual prior's), None for its own."""
         intra = self.intra
         _, ig = intra._gains(qt)
-        y_hat = intra.latent.decompress(streams, intra._latent_shape(*size))
+        extra = {} if correction is None else {"correction": correction}
+        y_hat = intra.latent.decompress(streams, intra._latent_shape(*size), **extra)
         return intra_synthesis64(y_hat.double() * ig.double())
 
     def _check_counts(self, streams: dict, frame_type: str, size: tuple[int, int], p_counts: dict) -> None:

@@ -8,23 +8,34 @@ codec's whole training for free and only the motion coder learns (DIS optical fl
 :mod:`licodec.codec.motion`, coded by a learned flow autoencoder with its own hyperprior, as in
 DVC). Training minimises ``lambda * 255^2 * MSE + bpp`` through the frozen residual coder.
 
-Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping and the
-intra codec's synthesis of I-frames and residuals) runs in float64 at coding time and references
-are rounded to 8 bits, so encoder and decoder rebuild the same references at any thread count.
+With ``config.residual_prior`` > 0 the residual's entropy model is the intra codec's corrected
+from the prediction and the decoded motion (:mod:`licodec.codec.residual_prior`), which the
+decoder has before it reads the residual; the prior is trained alone, on the rate of the rounded
+latents (``licodec train --model video-dvc --init WEIGHTS --prior``).
+
+Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
+residual prior and its analysis of the prediction, and the intra codec's synthesis of I-frames
+and residuals) runs in float64 at coding time and references are rounded to 8 bits, so encoder
+and decoder rebuild the same references and choose the same tables at any thread count.
 
 Shapes: frames ``(B, 3, H, W)`` RGB in [0, 1]; inside, padded to multiples of 64 (replicated edges).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
+from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.motion import warp
+from licodec.codec.refine import EFFORT_ITERATIONS, refine_latents
+from licodec.codec.residual_prior import ResidualPrior, prediction_features
 from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
+from licodec.errors import LicodecError
 
 RESIDUAL_OFFSET = 0.5  # residuals in [-1/2, 1/2] are coded as images in [0, 1]
 
@@ -32,7 +43,17 @@ RESIDUAL_OFFSET = 0.5  # residuals in [-1/2, 1/2] are coded as images in [0, 1]
 @dataclass(frozen=True)
 class ResidualVideoConfig(VideoConfigBase):
     """Sizes of :class:`ResidualVideoCodec`: those of :class:`~licodec.codec.video.VideoConfigBase`
-    (the intra codec, which here also codes the residuals, and the motion coder)."""
+    (the intra codec, which here also codes the residuals, and the motion coder), and
+    residual_prior: the width of the residual's conditional prior
+    (:class:`~licodec.codec.residual_prior.ResidualPrior`); 0: none, the residual is coded with
+    the intra codec's own entropy model."""
+
+    residual_prior: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.residual_prior < 0:
+            raise ValueError(f"residual_prior must not be negative, got {self.residual_prior}")
 
 
 class ResidualVideoCodec(VideoCodecBase):
@@ -42,8 +63,8 @@ class ResidualVideoCodec(VideoCodecBase):
     Training: ``forward(x, quality, reference, flow)`` codes one P-frame ``x`` ``(B, 3, H, W)``
     in [0, 1] (multiples of 64) against ``reference`` (a decoded frame, same shape) with the
     encoder's flow ``(B, 2, H, W)`` (pixels); returns x_hat, the likelihoods of ``motion_y,
-    motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder has
-    parameters; gradients reach it through the frozen residual coder.
+    motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder and the
+    residual prior have parameters; gradients reach them through the frozen residual coder.
     Coding: :meth:`encode_frame` / :meth:`decode_frame`, one frame given the previous decoded one.
     """
 
@@ -54,6 +75,22 @@ class ResidualVideoCodec(VideoCodecBase):
         self.flow_synthesis = _synthesis(c.motion_M, c.motion_N, 2)
         for p in self.intra.parameters():  # frozen: gradients pass through it to the motion coder
             p.requires_grad_(False)
+        self.residual_prior = self._new_residual_prior() if c.residual_prior else None
+
+    def _new_residual_prior(self) -> ResidualPrior:
+        if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
+            raise ValueError(f"a residual prior corrects a space-channel context model; {self.config.intra} "
+                             "has another entropy model")
+        return ResidualPrior(self.intra.config.M, self.config.residual_prior)
+
+    def add_residual_prior(self, hidden: int = 96) -> None:
+        """Give weights without a residual prior a new one of width ``hidden``, which starts as the
+        identity (the same files as without it); the config then records it."""
+        if self.residual_prior is not None:
+            raise LicodecError(f"{self.codec_id} already has a residual prior")
+        self.config = dataclasses.replace(self.config, residual_prior=int(hidden))
+        self.residual_prior = self._new_residual_prior().to(self.motion_log_gain.device)
+        self._decoder64 = None
 
     def grow_from(self, source: nn.Module) -> None:
         """Start from another video codec's motion coder (e.g. a ``video-dcvc`` run's)."""
@@ -72,21 +109,48 @@ class ResidualVideoCodec(VideoCodecBase):
         self.refresh()
 
     # -- training -----------------------------------------------------------------
-    def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False) -> CodecOutput:
-        """See the class docstring. ``features["prediction"]``: the motion-compensated prediction."""
+    def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False,
+                quantize=None) -> CodecOutput:
+        """See the class docstring. ``features["prediction"]``: the motion-compensated prediction.
+        ``quantize``: the residual latents' rounding (e.g. ``ste_round``: the rate of the rounded
+        latents; or a pair, for the rate and for the values, as ``--prior`` training uses: see
+        :meth:`SpaceChannelContextLatentCodec.forward
+        <licodec.codec.context.SpaceChannelContextLatentCodec.forward>`); None: additive noise for
+        the rate, as the image codec trains."""
         q = quality_tensor(quality, x.shape[0]).to(x.device)
         flow_hat, likelihoods = self._motion_forward(flow, q, self.flow_synthesis, coded_scales)
         prediction = warp(reference, flow_hat)
-        residual = self.intra(x - prediction + RESIDUAL_OFFSET, q)
-        likelihoods = {**residual.likelihoods, **likelihoods}
+        intra = self.intra
+        gain, inv_gain = intra._gains(q)
+        y = intra.g_a(x - prediction + RESIDUAL_OFFSET) * gain
+        extra = {}
+        if self.residual_prior is not None:
+            features = prediction_features(intra.g_a(prediction.clamp(0, 1)) * gain, flow_hat)
+            extra["correction"] = lambda hyper: self.residual_prior(hyper, features)
+        y_hat, residual = intra.latent(y, coded_scales=coded_scales, quantize=quantize, **extra)
+        likelihoods = {**residual, **likelihoods}
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
-        x_hat = prediction + residual.x_hat - RESIDUAL_OFFSET
+        x_hat = prediction + intra.g_s(y_hat * inv_gain) - RESIDUAL_OFFSET
         return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits,
                            features={"prediction": prediction, "flow_hat": flow_hat})
 
     # -- coding -------------------------------------------------------------------
     def _decoder_side(self) -> nn.Module:
-        return self.flow_synthesis
+        side = nn.Module()  # not registered: the weights keep their names
+        side.flow_synthesis = self.flow_synthesis
+        if self.residual_prior is not None:
+            side.residual_prior = self.residual_prior
+            side.prediction_analysis = self.intra.g_a
+        return side
+
+    def _residual_correction(self, side64: nn.Module, prediction: Tensor, flow_hat: Tensor, qt: Tensor):
+        """The float64 correction of the residual's hyper parameters for a frame (None without a
+        prior), from the float64 ``prediction`` and decoded ``flow_hat`` (padded)."""
+        if self.residual_prior is None:
+            return None
+        gain, _ = self.intra._gains(qt)
+        features = prediction_features(side64.prediction_analysis(prediction.clamp(0, 1)) * gain.double(), flow_hat)
+        return lambda hyper: side64.residual_prior(hyper, features)
 
     def _entropy_layers(self) -> list[nn.Module]:
         return [self.motion_latent]
@@ -95,15 +159,33 @@ class ResidualVideoCodec(VideoCodecBase):
         """A P-frame's sub-streams and its decode (float64, padded): motion, then the residual
         over the prediction (clamped to [-1/2, 1/2]) coded by the intra codec, its latents
         refined at ``effort`` > 0 (the residual's distortion is the frame's)."""
-        flow64, intra_synthesis = self._float64()
-        motion_streams, flow_hat = self._encode_motion(x, reference, qt, flow64)
+        side64, intra_synthesis = self._float64()
+        motion_streams, flow_hat = self._encode_motion(x, reference, qt, side64.flow_synthesis)
         padded_x, _ = pad_to_multiple(x.float(), self.stride)
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
         prediction = warp(ref, flow_hat)
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
-        streams = self.intra.compress_tile(residual, float(qt), effort)
-        residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis)
+        correction = self._residual_correction(side64, prediction, flow_hat, qt)
+        if correction is None:
+            streams = self.intra.compress_tile(residual, float(qt), effort)
+        else:
+            streams = self._compress_residual(residual, qt, effort, correction)
+        residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis, correction)
         return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
+
+    def _compress_residual(self, residual: Tensor, qt: Tensor, effort: int, correction) -> dict:
+        """The residual's ``z``, ``y`` streams under the residual prior (``compress_tile``'s work with
+        a correction); at ``effort`` > 0 the latents are refined for the intra codec's own rate."""
+        intra = self.intra
+        if effort:
+            size = tuple(residual.shape[-2:])
+            y, z = refine_latents(intra, residual, float(qt), EFFORT_ITERATIONS[effort], size)
+        else:
+            gain, _ = intra._gains(qt)
+            y, z = intra.g_a(residual.contiguous(memory_format=torch.channels_last)) * gain, None
+        streams, _ = intra.latent.compress(y.contiguous(), z=None if z is None else z.contiguous(),
+                                           correction=correction)
+        return streams
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
         """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes for
@@ -114,6 +196,8 @@ class ResidualVideoCodec(VideoCodecBase):
 
     def _decode_p(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> Tensor:
         """A P-frame from its sub-streams and the padded float64 reference (float64, padded)."""
-        flow64, intra_synthesis = self._float64()
-        prediction = warp(ref, self._decompress_motion(streams, qt, size, flow64))
-        return prediction + self._intra_decode(streams, qt, size, intra_synthesis) - RESIDUAL_OFFSET
+        side64, intra_synthesis = self._float64()
+        flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
+        prediction = warp(ref, flow_hat)
+        correction = self._residual_correction(side64, prediction, flow_hat, qt)
+        return prediction + self._intra_decode(streams, qt, size, intra_synthesis, correction) - RESIDUAL_OFFSET

@@ -96,7 +96,9 @@ class TrainConfig:
     adv_detail: bool = False  # generative decoders: the PatchGAN judges only the octaves the decoder generates
     adv_conditional: bool = False  # generative decoders: the PatchGAN sees the base decode beside each image
     rung: int = 0  # 0: base training; K: fine-tune rung K (codebook + 1x1 convs) of the --init weights
-    prior: bool = False  # train only the learned index prior of the --init weights (licodec.train.vq_prior_objective)
+    # train only the learned prior of the --init weights: a codebook codec's index prior
+    # (licodec.train.vq_prior_objective), video-dvc's residual prior (licodec.train.video_objective)
+    prior: bool = False
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
@@ -319,7 +321,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
     if distiller is not None:
         distiller.to(device)
         distiller.teacher[0].to(device)
-    if cfg.prior:  # the index prior of a codebook codec alone (it may add the prior to the model)
+    if cfg.prior and getattr(model, "objective", "rd") != "video":  # a codebook codec's index prior alone
         from licodec.train.vq_prior_objective import PriorObjective
 
         objective = PriorObjective(model, cfg, device)
