@@ -87,28 +87,6 @@ def test_training_forward_matches_coding():
     assert 0.85 * estimate <= real <= 1.01 * estimate + 8 * 16
 
 
-def test_a_rounding_pair_gives_the_means_the_reconstructions_gradient_too():
-    """``quantize=(ste_round, torch.round)``: the same values and likelihoods as ``ste_round``
-    alone, but a loss on the decoded values reaches the means (a symbol 0 decodes to its mean),
-    which straight-through rounding hides (its gradient through ``round(y - m) + m`` is 0)."""
-    from licodec.codec.latent import ste_round
-
-    model = active_context()
-    gain, _ = model._gains(torch.tensor([3.0]))
-    with torch.no_grad():
-        y = model.g_a(torch.rand(1, 3, 128, 128)) * gain
-    grads, results = [], []
-    for quantize in (ste_round, (ste_round, torch.round)):
-        shift = torch.zeros(1, 2 * 48, 1, 1, requires_grad=True)  # moves the hyper means (and scales)
-        y_hat, lik = model.latent(y, quantize=quantize, correction=lambda h: h + shift)
-        results.append((y_hat.detach(), lik["y"].detach()))
-        (grad,) = torch.autograd.grad(y_hat.square().sum(), shift)
-        grads.append(grad[:, 48:].abs().sum())
-    assert torch.equal(results[0][0], results[1][0])
-    assert torch.allclose(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
-    assert grads[0] == 0 and grads[1] > 0
-
-
 def test_stream_decoder_rejects_damage():
     model = active_context()
     x = torch.rand(1, 3, 64, 64)

@@ -289,6 +289,9 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
     for i, (frame, decoded) in enumerate(zip(x, coding.decompress(encode(fresh, frames), codec=fresh))):
         _, reference = fresh.encode_frame(frame, 3.0, None if i % 3 == 0 else reference)
         assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
+    psnr = {m: [10 * np.log10(255**2 / np.mean((d.rgb.astype(float) - f) ** 2))
+                for d, f in zip(coding.decompress(encode(m, frames), codec=m), frames)] for m in (plain, fresh)}
+    assert np.allclose(psnr[fresh], psnr[plain], atol=0.3)  # the same residual coder, other tables
     with pytest.raises(LicodecError, match="already has a residual prior"):
         fresh.add_residual_prior(8)
 

@@ -109,30 +109,24 @@ class SpaceChannelContextLatentCodec(nn.Module):
         """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods
         (``"y"`` ``(B, M, h, w)``, ``"z"``); ``coded_scales``, ``z`` and ``quantize`` as in
         :meth:`HyperpriorLatentCodec.forward <licodec.codec.latent.HyperpriorLatentCodec.forward>`.
-        ``quantize`` may also be a pair ``(for the rate, for the values)``: the symbols whose
-        likelihoods are the rate are ``rate(y - means)``, the decoded values ``values(y - means) +
-        means``. ``(ste_round, torch.round)`` gives the means the gradients of both of their parts,
-        the rate's (straight-through) and the reconstruction's (a symbol 0 decodes to the mean),
-        which a single rounding cannot (it trains the residual prior's means,
-        :mod:`licodec.train.video_objective`).
         ``correction``: a function of the hyper parameters ``(B, 2M, h, w)`` returning the ones the
         groups start from instead (a conditional prior, e.g.
         :class:`~licodec.codec.residual_prior.ResidualPrior`); None: ``h_s``'s own."""
         z = self.h_a(y) if z is None else z
         nets = self._train_nets()
-        pair = isinstance(quantize, tuple)
-        rate_rounding, rounding = quantize if pair else (None, ste_round if quantize is None else quantize)
+        rounding = ste_round if quantize is None else quantize
         with torch.autocast(device_type=y.device.type, enabled=False):
             z = z.float()
             medians = self.z_model.medians()
-            z_hat = (rate_rounding if pair else rounding)(z - medians) + medians
+            z_hat = rounding(z - medians) + medians
             if quantize is None:
                 _, z_likelihoods = self.z_model(z)  # noise for the rate
             else:
                 z_likelihoods = self.z_model.likelihood_of(z_hat)
         hyper = self.h_s(z_hat).float()
         if correction is not None:
-            hyper = correction(hyper).float()
+            with torch.autocast(device_type=y.device.type, enabled=False):
+                hyper = correction(hyper).float()
         y = y.float()
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         y_hats, likelihoods = [], []
@@ -151,9 +145,6 @@ class SpaceChannelContextLatentCodec(nn.Module):
                 y_hat_k = torch.where(mask, anchors_hat, rounding(y_k - m_n) + m_n)
                 if quantize is None:
                     _, lik = self.y_model(y_k, scales, means)  # noise for the rate
-                elif pair:
-                    symbols = rate_rounding(y_k - means)
-                    lik = self.y_model.likelihood_of(symbols, scales, torch.zeros_like(symbols))
                 else:
                     lik = self.y_model.likelihood_of(y_hat_k, scales, means)
                 likelihoods.append(lik)

@@ -49,8 +49,10 @@ def sga_round(r: Tensor, tau: float, generator: torch.Generator | None = None) -
     return floor + probs[..., 1]
 
 
-def _rd_cost(codec, x: Tensor, y: Tensor, z: Tensor, inv_gain: Tensor, lam: float, quantize, size) -> Tensor:
-    y_hat, likelihoods = codec.latent(y, z=z, quantize=quantize)
+def _rd_cost(codec, x: Tensor, y: Tensor, z: Tensor, inv_gain: Tensor, lam: float, quantize, size,
+             correction=None) -> Tensor:
+    extra = {} if correction is None else {"correction": correction}
+    y_hat, likelihoods = codec.latent(y, z=z, quantize=quantize, **extra)
     x_hat = codec.g_s(y_hat * inv_gain)[..., : size[0], : size[1]]
     mse = (x_hat.float() - x[..., : size[0], : size[1]]).pow(2).mean()
     bits = sum(-torch.log2(lik).sum() for lik in likelihoods.values())
@@ -58,13 +60,15 @@ def _rd_cost(codec, x: Tensor, y: Tensor, z: Tensor, inv_gain: Tensor, lam: floa
 
 
 def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tuple[int, int],
-                   lr: float | None = None, check_every: int = 5) -> tuple[Tensor, Tensor]:
+                   lr: float | None = None, check_every: int = 5, correction=None) -> tuple[Tensor, Tensor]:
     """Refined ``(y, z)`` for the padded image ``x`` ``(1, 3, H', W')`` in [0, 1] whose top-left
     ``size`` is the real image. ``codec`` is a variable-rate hyperprior-family codec.
 
     ``lr``: Adam's step; by default a factor times the spread of the unrefined ``y``, within
     bounds, all three from the latent codec's ``refine_step``: the latents' scale follows the
-    quality's gain, and so does the best step; the measurements are beside each rule."""
+    quality's gain, and so does the best step; the measurements are beside each rule.
+    ``correction``: of the latent codec's hyper parameters, as the coder will use it (a residual
+    prior's, :mod:`licodec.codec.residual_prior`), so that the cost is the one coded."""
     with torch.no_grad():
         gain, inv_gain = codec._gains(torch.tensor([float(quality)]))
     lam = codec.lambda_for_quality(float(quality))
@@ -78,7 +82,7 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
         with torch.no_grad():
             y0 = codec.g_a(x) * gain
             z0 = codec.latent.h_a(y0)
-            best = (float(_rd_cost(codec, x, y0, z0, inv_gain, lam, torch.round, size)), y0, z0)
+            best = (float(_rd_cost(codec, x, y0, z0, inv_gain, lam, torch.round, size, correction)), y0, z0)
         if lr is None:
             factor, low, high = codec.latent.refine_step
             lr = min(max(factor * float(y0.std()), low), high)
@@ -92,13 +96,13 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
             # the descent runs in bfloat16 where the CPU has it natively (about 2.5x faster on
             # AMX); the checks below, which pick the latents that are coded, in float32
             with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
-                loss = _rd_cost(codec, x, y, z, inv_gain, lam, lambda r: sga_round(r, tau, noise), size)
+                loss = _rd_cost(codec, x, y, z, inv_gain, lam, lambda r: sga_round(r, tau, noise), size, correction)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             opt.step()
             if (it + 1) % check_every == 0 or it + 1 == iterations:
                 with torch.no_grad():
-                    cost = float(_rd_cost(codec, x, y, z, inv_gain, lam, torch.round, size))
+                    cost = float(_rd_cost(codec, x, y, z, inv_gain, lam, torch.round, size, correction))
                 if cost < best[0]:
                     best = (cost, y.detach().clone(), z.detach().clone())
         return best[1], best[2]

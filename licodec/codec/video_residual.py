@@ -23,6 +23,7 @@ Shapes: frames ``(B, 3, H, W)`` RGB in [0, 1]; inside, padded to multiples of 64
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 
@@ -32,7 +33,6 @@ from torch import Tensor, nn
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
 from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.motion import warp
-from licodec.codec.refine import EFFORT_ITERATIONS, refine_latents
 from licodec.codec.residual_prior import ResidualPrior, prediction_features
 from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
 from licodec.errors import LicodecError
@@ -79,8 +79,8 @@ class ResidualVideoCodec(VideoCodecBase):
 
     def _new_residual_prior(self) -> ResidualPrior:
         if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
-            raise ValueError(f"a residual prior corrects a space-channel context model; {self.config.intra} "
-                             "has another entropy model")
+            raise LicodecError(f"a residual prior corrects a space-channel context model; {self.config.intra} "
+                               "has another entropy model")
         return ResidualPrior(self.intra.config.M, self.config.residual_prior)
 
     def add_residual_prior(self, hidden: int = 96) -> None:
@@ -88,6 +88,8 @@ class ResidualVideoCodec(VideoCodecBase):
         identity (the same files as without it); the config then records it."""
         if self.residual_prior is not None:
             raise LicodecError(f"{self.codec_id} already has a residual prior")
+        if hidden < 1:
+            raise LicodecError(f"a residual prior is at least 1 wide, got {hidden}")
         self.config = dataclasses.replace(self.config, residual_prior=int(hidden))
         self.residual_prior = self._new_residual_prior().to(self.motion_log_gain.device)
         self._decoder64 = None
@@ -112,11 +114,9 @@ class ResidualVideoCodec(VideoCodecBase):
     def forward(self, x: Tensor, quality, reference: Tensor, flow: Tensor, coded_scales: bool = False,
                 quantize=None) -> CodecOutput:
         """See the class docstring. ``features["prediction"]``: the motion-compensated prediction.
-        ``quantize``: the residual latents' rounding (e.g. ``ste_round``: the rate of the rounded
-        latents; or a pair, for the rate and for the values, as ``--prior`` training uses: see
-        :meth:`SpaceChannelContextLatentCodec.forward
-        <licodec.codec.context.SpaceChannelContextLatentCodec.forward>`); None: additive noise for
-        the rate, as the image codec trains."""
+        ``quantize``: the residual latents' rounding for the rate (e.g. ``ste_round``: the rate of
+        the rounded latents, which trains the residual prior); None: additive noise, as the image
+        codec trains."""
         q = quality_tensor(quality, x.shape[0]).to(x.device)
         flow_hat, likelihoods = self._motion_forward(flow, q, self.flow_synthesis, coded_scales)
         prediction = warp(reference, flow_hat)
@@ -150,7 +150,17 @@ class ResidualVideoCodec(VideoCodecBase):
             return None
         gain, _ = self.intra._gains(qt)
         features = prediction_features(side64.prediction_analysis(prediction.clamp(0, 1)) * gain.double(), flow_hat)
-        return lambda hyper: side64.residual_prior(hyper, features)
+        prior32 = None
+
+        def correction(hyper: Tensor) -> Tensor:
+            nonlocal prior32
+            if hyper.dtype == torch.float64:  # coding: the tables
+                return side64.residual_prior(hyper, features)
+            if prior32 is None:  # the encoder's refinement of the latents (effort > 0): float32, frozen
+                prior32 = copy.deepcopy(self.residual_prior).float().requires_grad_(False)
+            return prior32(hyper, features.to(hyper.dtype))
+
+        return correction
 
     def _entropy_layers(self) -> list[nn.Module]:
         return [self.motion_latent]
@@ -166,26 +176,9 @@ class ResidualVideoCodec(VideoCodecBase):
         prediction = warp(ref, flow_hat)
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
         correction = self._residual_correction(side64, prediction, flow_hat, qt)
-        if correction is None:
-            streams = self.intra.compress_tile(residual, float(qt), effort)
-        else:
-            streams = self._compress_residual(residual, qt, effort, correction)
+        streams = self.intra.compress_tile(residual, float(qt), effort, correction)
         residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis, correction)
         return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
-
-    def _compress_residual(self, residual: Tensor, qt: Tensor, effort: int, correction) -> dict:
-        """The residual's ``z``, ``y`` streams under the residual prior (``compress_tile``'s work with
-        a correction); at ``effort`` > 0 the latents are refined for the intra codec's own rate."""
-        intra = self.intra
-        if effort:
-            size = tuple(residual.shape[-2:])
-            y, z = refine_latents(intra, residual, float(qt), EFFORT_ITERATIONS[effort], size)
-        else:
-            gain, _ = intra._gains(qt)
-            y, z = intra.g_a(residual.contiguous(memory_format=torch.channels_last)) * gain, None
-        streams, _ = intra.latent.compress(y.contiguous(), z=None if z is None else z.contiguous(),
-                                           correction=correction)
-        return streams
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
         """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes for

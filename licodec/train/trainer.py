@@ -354,7 +354,7 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
                                f"not {cfg.teacher!r}; use --restart or another --out")
         if ckpt["train_config"].get("prior", False) != cfg.prior:
             what = "trains" if ckpt["train_config"].get("prior", False) else "does not train"
-            raise LicodecError(f"{ckpt_path} {what} the index prior alone, unlike this run (--prior); "
+            raise LicodecError(f"{ckpt_path} {what} a learned prior alone (--prior), unlike this run; "
                                "use --restart or another --out")
         load_trainable_state(model, ckpt["model"])
         if distiller is not None:

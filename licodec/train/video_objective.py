@@ -28,10 +28,11 @@ With ``--prior`` (video-dvc, from ``--init`` weights) only the residual prior tr
 (:mod:`licodec.codec.residual_prior`; weights without one get a new one, which starts as the
 identity), everything else frozen, on the rate of the *rounded* residual latents (straight-through
 rounding): under the additive-noise rate its means drifted the wrong way (+6% of the residual's
-bits in 825 steps, measured). The means also get the reconstruction's gradient (a latent whose
-symbol is 0 decodes to its mean; ``quantize=(ste_round, torch.round)``): trained on the rate
-alone they cost 0.07 dB on BasketballPass at q2 in closed loop (measured). Without ``--prior`` a
-residual prior, if any, stays frozen.
+bits in 825 steps, measured). The distortion gives the prior no gradient (straight-through
+rounding passes none to the means through ``round(y - m) + m``), although its means do move the
+reconstruction a little (BasketballPass q2, closed loop: −0.07 dB with −3.8% of the bits, measured;
+giving the means the gradient of a fixed symbol's reconstruction instead made the bits explode).
+Without ``--prior`` a residual prior, if any, stays frozen.
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
@@ -246,7 +247,7 @@ class VideoObjective:
         for frame in frames[1:-1]:
             reference = self.coded_reference(frame, reference, quality)
         flow = estimate_flow_batch(cur, reference, self.model.config.flow_preset)
-        out = self.model(cur, quality, reference, flow, **({"quantize": (ste_round, torch.round)} if self.prior_only else {}))
+        out = self.model(cur, quality, reference, flow, **({"quantize": ste_round} if self.prior_only else {}))
         out.features.update({"current": cur, "reference": reference})
         return out
 
