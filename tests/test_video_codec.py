@@ -264,10 +264,11 @@ def test_sprites_move_an_object_over_the_scene(trained):
         objective(1.5)
 
 
-def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the_residual_tables():
+def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the_residual_bytes():
     """A residual prior starts as the identity: the same bytes as without one. One that acts
-    changes the residual's ``y`` stream only (motion, ``z`` and I-frames are as before), and the
-    decoder, which needs it to read ``y``, rebuilds the encoder's frames."""
+    changes the residual's ``y`` stream only (motion, ``z`` and I-frames are as before), the
+    decoder, which needs it to read ``y``, rebuilds the encoder's frames, and those are the very
+    frames of the codec without a prior: the prior rescales the scales, never the means."""
     frames = clip(3)
     small = {**SMALL["video-dvc"], "residual_prior": 0}
     plain = build("video-dvc", **small)  # noqa: F821
@@ -289,9 +290,10 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
     for i, (frame, decoded) in enumerate(zip(x, coding.decompress(encode(fresh, frames), codec=fresh))):
         _, reference = fresh.encode_frame(frame, 3.0, None if i % 3 == 0 else reference)
         assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
-    psnr = {m: [10 * np.log10(255**2 / np.mean((d.rgb.astype(float) - f) ** 2))
-                for d, f in zip(coding.decompress(encode(m, frames), codec=m), frames)] for m in (plain, fresh)}
-    assert np.allclose(psnr[fresh], psnr[plain], atol=0.3)  # the same residual coder, other tables
+    files = {m: encode(m, frames) for m in (plain, fresh)}
+    assert files[plain] != files[fresh]
+    decoded = {m: [d.rgb for d in coding.decompress(files[m], codec=m)] for m in (plain, fresh)}
+    assert all(np.array_equal(a, b) for a, b in zip(decoded[plain], decoded[fresh], strict=True))
     with pytest.raises(LicodecError, match="already has a residual prior"):
         fresh.add_residual_prior(8)
 
@@ -299,13 +301,16 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
 def test_the_residual_streams_cost_what_the_residual_prior_estimates():
     """Information bound: the bytes of a P-frame's residual ``y`` match ``-log2`` of the prior's
     likelihoods of the rounded latents (table scales), and not the intra codec's own, so the coder
-    uses the corrected tables (a prior far from the identity here, to tell them apart)."""
+    uses the corrected tables (a prior far from the identity here, to tell them apart; it widens
+    the scales, since under much too narrow ones the coder's escape codes beat the Gaussian's tail
+    and the estimate no longer bounds the bytes)."""
     from licodec.codec.base import pad_to_multiple
     from licodec.codec.residual_prior import prediction_features
 
     codec = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
     with torch.no_grad():
-        torch.nn.init.normal_(codec.residual_prior.net[-1].weight, std=1.0)
+        torch.nn.init.normal_(codec.residual_prior.net[-1].weight, std=0.2)
+        torch.nn.init.constant_(codec.residual_prior.net[-1].bias, 0.6)
     codec.refresh()
     x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in clip(2, 144, 200)]
     intra = codec.intra

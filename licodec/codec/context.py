@@ -109,9 +109,10 @@ class SpaceChannelContextLatentCodec(nn.Module):
         """Returns the decoder-side ``y_hat`` (rounded, straight-through) and likelihoods
         (``"y"`` ``(B, M, h, w)``, ``"z"``); ``coded_scales``, ``z`` and ``quantize`` as in
         :meth:`HyperpriorLatentCodec.forward <licodec.codec.latent.HyperpriorLatentCodec.forward>`.
-        ``correction``: a function of the hyper parameters ``(B, 2M, h, w)`` returning the ones the
-        groups start from instead (a conditional prior, e.g.
-        :class:`~licodec.codec.residual_prior.ResidualPrior`); None: ``h_s``'s own."""
+        ``correction``: a function of the hyper parameters ``(B, 2M, h, w)`` returning a positive
+        factor ``(B, M, h, w)`` on every group's final scales (a conditional prior, e.g.
+        :class:`~licodec.codec.residual_prior.ResidualPrior`); the means, and so ``y_hat``, do not
+        change. None: the scales as they are."""
         z = self.h_a(y) if z is None else z
         nets = self._train_nets()
         rounding = ste_round if quantize is None else quantize
@@ -124,9 +125,10 @@ class SpaceChannelContextLatentCodec(nn.Module):
             else:
                 z_likelihoods = self.z_model.likelihood_of(z_hat)
         hyper = self.h_s(z_hat).float()
+        factor = None
         if correction is not None:
             with torch.autocast(device_type=y.device.type, enabled=False):
-                hyper = correction(hyper).float()
+                factor = correction(hyper).float()
         y = y.float()
         mask = anchor_mask(*y.shape[-2:], device=y.device)
         y_hats, likelihoods = [], []
@@ -139,6 +141,8 @@ class SpaceChannelContextLatentCodec(nn.Module):
                 ctx = self.spatial[k](anchors_hat)
                 s_n, m_n = self._group_params(nets, k, hyper, prev, ctx)
                 scales = torch.where(mask, s_a, s_n)
+                if factor is not None:
+                    scales = scales * factor[:, start : start + c]
                 means = torch.where(mask, m_a, m_n)
                 if coded_scales:
                     scales = self.y_model.scale_table[self.y_model.table_indexes(scales).long()]
@@ -170,23 +174,26 @@ class SpaceChannelContextLatentCodec(nn.Module):
         """Walk the groups and passes in coding order. ``code_group(k, mask, scales, means)``
         codes (or decodes) the group's symbols at the ``mask`` positions and returns the
         group's decoded values there (``(1, c_k, h, w)``, zero elsewhere). Returns ``y_hat``.
-        ``correction`` as in :meth:`forward`, given and returning float64."""
+        ``correction`` as in :meth:`forward`, given float64 hyper parameters and returning a float64
+        factor."""
         nets = self._coding_nets()
         with torch.no_grad():
             hyper = nets["h_s"](z_hat.double())
+            factor = None
             if correction is not None:
-                hyper = correction(hyper)
-                if hyper.dtype != torch.float64:
-                    raise TypeError("a coding-time correction of the hyper parameters must return float64")
+                factor = correction(hyper)
+                if factor.dtype != torch.float64:
+                    raise TypeError("a coding-time correction of the scales must return float64")
             mask = anchor_mask(*y_shape[-2:])
             y_hat = torch.zeros(y_shape, dtype=torch.float64)
             for k, (start, c) in enumerate(zip(self.starts, self.groups)):
+                f_k = 1.0 if factor is None else factor[:, start : start + c]
                 prev = y_hat[:, :start]
                 s_a, m_a = self._group_params(nets, k, hyper, prev, None)
-                anchors = code_group(k, mask, s_a, m_a)
+                anchors = code_group(k, mask, s_a * f_k, m_a)
                 ctx = nets["spatial"][k](anchors)
                 s_n, m_n = self._group_params(nets, k, hyper, prev, ctx)
-                y_hat[:, start : start + c] = anchors + code_group(k, ~mask, s_n, m_n)
+                y_hat[:, start : start + c] = anchors + code_group(k, ~mask, s_n * f_k, m_n)
         return y_hat
 
     @torch.no_grad()

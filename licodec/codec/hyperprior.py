@@ -195,9 +195,9 @@ class VariableRateHyperprior(GeometricQualities, nn.Module):
     def compress_tile(self, x: Tensor, quality: float, effort: int = 0, correction=None) -> dict:
         """Code one tile ``(1, 3, h, w)`` in [0, 1]; returns named sub-streams.
         ``effort`` > 0 refines the latents for this image first (:mod:`licodec.codec.refine`).
-        ``correction``: of the hyper parameters (space-channel context models only; a residual
-        prior's, :mod:`licodec.codec.residual_prior`), called with float64 ones when coding and
-        float32 ones when refining; the decoder must be given the same."""
+        ``correction``: a factor on the final scales from the hyper parameters (space-channel
+        context models only; a residual prior's, :mod:`licodec.codec.residual_prior`), called with
+        float64 ones when coding and float32 ones when refining; the decoder must be given the same."""
         padded, size = pad_to_multiple(x, self.stride)
         extra = {} if correction is None else {"correction": correction}
         if effort:

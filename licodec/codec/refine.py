@@ -67,8 +67,8 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
     ``lr``: Adam's step; by default a factor times the spread of the unrefined ``y``, within
     bounds, all three from the latent codec's ``refine_step``: the latents' scale follows the
     quality's gain, and so does the best step; the measurements are beside each rule.
-    ``correction``: of the latent codec's hyper parameters, as the coder will use it (a residual
-    prior's, :mod:`licodec.codec.residual_prior`), so that the cost is the one coded."""
+    ``correction``: the factor on the latent codec's final scales, as the coder will use it (a
+    residual prior's, :mod:`licodec.codec.residual_prior`), so that the cost is the one coded."""
     with torch.no_grad():
         gain, inv_gain = codec._gains(torch.tensor([float(quality)]))
     lam = codec.lambda_for_quality(float(quality))

@@ -338,7 +338,7 @@ class VideoCodecBase(GeometricQualities, nn.Module):
     def _intra_decode(self, streams: dict, qt: Tensor, size: tuple[int, int], intra_synthesis64: nn.Module,
                       correction=None) -> Tensor:
         """The intra codec's decode of ``streams`` (``z``, ``y``) in float64, padded ``(1, 3, H', W')``;
-        ``correction``: of its hyper parameters (a residual prior's), None for its own."""
+        ``correction``: a factor on its final scales (a residual prior's), None for its own."""
         intra = self.intra
         _, ig = intra._gains(qt)
         extra = {} if correction is None else {"correction": correction}

@@ -8,10 +8,11 @@ codec's whole training for free and only the motion coder learns (DIS optical fl
 :mod:`licodec.codec.motion`, coded by a learned flow autoencoder with its own hyperprior, as in
 DVC). Training minimises ``lambda * 255^2 * MSE + bpp`` through the frozen residual coder.
 
-With ``config.residual_prior`` > 0 the residual's entropy model is the intra codec's corrected
-from the prediction and the decoded motion (:mod:`licodec.codec.residual_prior`), which the
-decoder has before it reads the residual; the prior is trained alone, on the rate of the rounded
-latents (``licodec train --model video-dvc --init WEIGHTS --prior``).
+With ``config.residual_prior`` > 0 the residual's entropy model is the intra codec's with its
+final scales rescaled from the prediction and the decoded motion
+(:mod:`licodec.codec.residual_prior`), which the decoder has before it reads the residual; the
+decoded frames are the same with or without it, only the bytes change. The prior is trained alone,
+on the rate of the rounded latents (``licodec train --model video-dvc --init WEIGHTS --prior``).
 
 Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
 residual prior and its analysis of the prediction, and the intra codec's synthesis of I-frames
@@ -144,8 +145,9 @@ class ResidualVideoCodec(VideoCodecBase):
         return side
 
     def _residual_correction(self, side64: nn.Module, prediction: Tensor, flow_hat: Tensor, qt: Tensor):
-        """The float64 correction of the residual's hyper parameters for a frame (None without a
-        prior), from the float64 ``prediction`` and decoded ``flow_hat`` (padded)."""
+        """The residual's scale correction for a frame (None without a prior): a function of the
+        hyper parameters returning the factor on the final scales, float64 when coding, from the
+        float64 ``prediction`` and decoded ``flow_hat`` (padded)."""
         if self.residual_prior is None:
             return None
         gain, _ = self.intra._gains(qt)

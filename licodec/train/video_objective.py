@@ -27,12 +27,10 @@ Dosovitskiy et al. 2015).
 With ``--prior`` (video-dvc, from ``--init`` weights) only the residual prior trains
 (:mod:`licodec.codec.residual_prior`; weights without one get a new one, which starts as the
 identity), everything else frozen, on the rate of the *rounded* residual latents (straight-through
-rounding): under the additive-noise rate its means drifted the wrong way (+6% of the residual's
-bits in 825 steps, measured). The distortion gives the prior no gradient (straight-through
-rounding passes none to the means through ``round(y - m) + m``), although its means do move the
-reconstruction a little (BasketballPass q2, closed loop: −0.07 dB with −3.8% of the bits, measured;
-giving the means the gradient of a fixed symbol's reconstruction instead made the bits explode).
-Without ``--prior`` a residual prior, if any, stays frozen.
+rounding), the rate the coder pays: the prior rescales the final scales only, so the
+reconstruction, and the distortion, do not depend on it. (An earlier prior that also corrected
+the means drifted the wrong way under the additive-noise rate: +6% of the residual's bits in 825
+steps, measured.) Without ``--prior`` a residual prior, if any, stays frozen.
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
