@@ -305,7 +305,6 @@ def test_the_residual_streams_cost_what_the_residual_prior_estimates():
     the scales, since under much too narrow ones the coder's escape codes beat the Gaussian's tail
     and the estimate no longer bounds the bytes)."""
     from licodec.codec.base import pad_to_multiple
-    from licodec.codec.residual_prior import prediction_features
 
     codec = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
     with torch.no_grad():
@@ -319,12 +318,13 @@ def test_the_residual_streams_cost_what_the_residual_prior_estimates():
         streams, _ = codec.encode_frame(x[1], quality, reference)
         qt = torch.tensor([quality])
         flow_hat = codec._decompress_motion(streams, qt, (144, 200), codec._float64()[0].flow_synthesis)
-        prediction = warp(pad_to_multiple(reference.double() / 255, 64)[0], flow_hat).float()
+        ref = pad_to_multiple(reference.float() / 255, 64)[0]
+        prediction = warp(ref.double(), flow_hat).float()
         residual = (pad_to_multiple(x[1], 64)[0] - prediction + 0.5).clamp(0, 1)
         gain, _ = intra._gains(qt)
         with torch.no_grad():
             y = intra.g_a(residual) * gain
-            features = prediction_features(intra.g_a(prediction.clamp(0, 1)) * gain, flow_hat.float())
+            features = codec.residual_prior.features(prediction.clamp(0, 1), ref, flow_hat.float())
             bits = {}
             for name, extra in (("prior", {"correction": lambda h: codec.residual_prior(h, features)}), ("own", {})):
                 _, lik = intra.latent(y, coded_scales=True, quantize=torch.round, **extra)
@@ -337,7 +337,8 @@ def test_the_residual_streams_cost_what_the_residual_prior_estimates():
 def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
     """``licodec train --model video-dvc --init W --prior`` adds a residual prior to weights without
     one and trains it alone on the rounded rate: the export differs from ``W`` in the prior only,
-    records its width, and codes; ``--prior`` without ``--init``, or for video-dcvc, is refused."""
+    records its width, and codes; a resumed run trains the same prior on; ``--prior`` without
+    ``--init``, or for video-dcvc, is refused."""
     import json
 
     from safetensors.torch import load_file
@@ -364,6 +365,12 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
     codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
     decoded = list(coding.decompress(encode(codec, clip(2)), codec=codec))
     assert len(decoded) == 2 and all(d.damage is None for d in decoded)
+    # resuming the run goes on training the prior it added (the checkpoint holds it)
+    assert main(common + ["--steps", "3", "--out", str(tmp_path / "run"), "--init", "video-dvc"]) == 0
+    resumed = load_file(export / "model.safetensors")
+    assert json.loads((export / "config.json").read_text())["training"]["steps"] == 3
+    assert not torch.equal(resumed["residual_prior.net.4.weight"], trained["residual_prior.net.4.weight"])
+    assert all(torch.equal(resumed[k], trained[k]) for k in trained if not k.startswith("residual_prior."))
     capsys.readouterr()
     assert main(common + ["--steps", "1", "--out", str(tmp_path / "bare")]) != 0
     assert "give them with --init" in capsys.readouterr().err

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
 from licodec.codec.context import SpaceChannelContextLatentCodec
 from licodec.codec.motion import warp
-from licodec.codec.residual_prior import ResidualPrior, prediction_features
+from licodec.codec.residual_prior import ResidualPrior
 from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
 from licodec.errors import LicodecError
 
@@ -126,7 +126,7 @@ class ResidualVideoCodec(VideoCodecBase):
         y = intra.g_a(x - prediction + RESIDUAL_OFFSET) * gain
         extra = {}
         if self.residual_prior is not None:
-            features = prediction_features(intra.g_a(prediction.clamp(0, 1)) * gain, flow_hat)
+            features = self.residual_prior.features(prediction.clamp(0, 1), reference, flow_hat)
             extra["correction"] = lambda hyper: self.residual_prior(hyper, features)
         y_hat, residual = intra.latent(y, coded_scales=coded_scales, quantize=quantize, **extra)
         likelihoods = {**residual, **likelihoods}
@@ -141,17 +141,15 @@ class ResidualVideoCodec(VideoCodecBase):
         side.flow_synthesis = self.flow_synthesis
         if self.residual_prior is not None:
             side.residual_prior = self.residual_prior
-            side.prediction_analysis = self.intra.g_a
         return side
 
-    def _residual_correction(self, side64: nn.Module, prediction: Tensor, flow_hat: Tensor, qt: Tensor):
+    def _residual_correction(self, side64: nn.Module, prediction: Tensor, reference: Tensor, flow_hat: Tensor):
         """The residual's scale correction for a frame (None without a prior): a function of the
         hyper parameters returning the factor on the final scales, float64 when coding, from the
-        float64 ``prediction`` and decoded ``flow_hat`` (padded)."""
+        float64 ``prediction``, ``reference`` (in [0, 1]) and decoded ``flow_hat`` (padded)."""
         if self.residual_prior is None:
             return None
-        gain, _ = self.intra._gains(qt)
-        features = prediction_features(side64.prediction_analysis(prediction.clamp(0, 1)) * gain.double(), flow_hat)
+        features = side64.residual_prior.features(prediction.clamp(0, 1), reference, flow_hat)
         prior32 = None
 
         def correction(hyper: Tensor) -> Tensor:
@@ -177,7 +175,7 @@ class ResidualVideoCodec(VideoCodecBase):
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
         prediction = warp(ref, flow_hat)
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
-        correction = self._residual_correction(side64, prediction, flow_hat, qt)
+        correction = self._residual_correction(side64, prediction, ref, flow_hat)
         streams = self.intra.compress_tile(residual, float(qt), effort, correction)
         residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis, correction)
         return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
@@ -194,5 +192,5 @@ class ResidualVideoCodec(VideoCodecBase):
         side64, intra_synthesis = self._float64()
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
         prediction = warp(ref, flow_hat)
-        correction = self._residual_correction(side64, prediction, flow_hat, qt)
+        correction = self._residual_correction(side64, prediction, ref, flow_hat)
         return prediction + self._intra_decode(streams, qt, size, intra_synthesis, correction) - RESIDUAL_OFFSET
