@@ -298,6 +298,27 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
         fresh.add_residual_prior(8)
 
 
+def test_refinement_weighs_the_residual_at_the_prior_tables():
+    """At effort > 0 the encoder refines the residual's latents for the tables it will code them
+    with: with a prior the refined latents, and so the decoded P-frame, differ from the prior-free
+    codec's (at effort 0 they are the same frame), and refining leaves the prior without gradients."""
+    small = {**SMALL["video-dvc"], "residual_prior": 0}
+    plain = build("video-dvc", **small)  # noqa: F821
+    prior = build("video-dvc", **small)  # noqa: F821
+    prior.load_state_dict(plain.state_dict())
+    prior.add_residual_prior(8)
+    with torch.no_grad():
+        torch.nn.init.normal_(prior.residual_prior.net[-1].weight, std=0.2)
+        torch.nn.init.constant_(prior.residual_prior.net[-1].bias, 0.6)
+    prior.refresh()
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in clip(2)]
+    _, reference = plain.encode_frame(x[0], 4.0, None)
+    decoded = {(m, e): m.encode_frame(x[1], 4.0, reference, effort=e)[1] for m in (plain, prior) for e in (0, 2)}
+    assert torch.equal(decoded[plain, 0], decoded[prior, 0])
+    assert not torch.equal(decoded[plain, 2], decoded[prior, 2])
+    assert all(p.grad is None for p in prior.residual_prior.parameters())
+
+
 def test_the_residual_streams_cost_what_the_residual_prior_estimates():
     """Information bound: the bytes of a P-frame's residual ``y`` match ``-log2`` of the prior's
     likelihoods of the rounded latents (table scales), and not the intra codec's own, so the coder

@@ -393,7 +393,8 @@ def _train(sub) -> None:
                         "have none. vqgan: the index prior (a masked transformer that rANS-codes the indices), on "
                         "every rung; use crops of 256 or more: it learns from the index grid (crop/16 a side). "
                         "video-dvc: the residual prior (the residual's final scales rescaled from the "
-                        "prediction and the decoded motion), on the rate of the rounded latents")
+                        "prediction, its change over the reference and the decoded motion), on the rate "
+                        "of the rounded latents")
     vid = p.add_argument_group("video codecs (--model video-dvc, video-dcvc)",
                                "P-frame pairs: the --data photos with synthetic motion (crops cut by 32 pixels "
                                "a side, so --crop 256 trains on 192), the previous frame coded by the intra codec; "

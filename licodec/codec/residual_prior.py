@@ -7,7 +7,8 @@ where the residual will be large (occlusions, motion edges, blur of the warp). :
 scales the image codec's final Gaussian scales (after its context model) by a factor learned from
 those features. It changes the entropy model's widths only: the means, the analysis, the synthesis
 and so every decoded value are the image codec's, and a frame decodes to the same pixels with or
-without the prior. (A first version also corrected the hyper means before the context model; its
+without the prior (at encode effort 0: refinement at effort > 0 chooses the latents for the
+prior's tables). (A first version also corrected the hyper means before the context model; its
 means moved the reconstruction a little, and over a 32-frame chain of references that lost more
 than the bits it saved: docs/video.md.)
 

@@ -11,7 +11,7 @@ DVC). Training minimises ``lambda * 255^2 * MSE + bpp`` through the frozen resid
 With ``config.residual_prior`` > 0 the residual's entropy model is the intra codec's with its
 final scales rescaled from the prediction and the decoded motion
 (:mod:`licodec.codec.residual_prior`), which the decoder has before it reads the residual; the
-decoded frames are the same with or without it, only the bytes change. The prior is trained alone,
+decoded frames are the same with or without it (at encode effort 0), only the bytes change. The prior is trained alone,
 on the rate of the rounded latents (``licodec train --model video-dvc --init WEIGHTS --prior``).
 
 Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
@@ -80,7 +80,7 @@ class ResidualVideoCodec(VideoCodecBase):
 
     def _new_residual_prior(self) -> ResidualPrior:
         if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
-            raise LicodecError(f"a residual prior corrects a space-channel context model; {self.config.intra} "
+            raise LicodecError(f"a residual prior rescales the scales of a space-channel context model; {self.config.intra} "
                                "has another entropy model")
         return ResidualPrior(self.intra.config.M, self.config.residual_prior)
 
@@ -126,7 +126,9 @@ class ResidualVideoCodec(VideoCodecBase):
         y = intra.g_a(x - prediction + RESIDUAL_OFFSET) * gain
         extra = {}
         if self.residual_prior is not None:
-            features = self.residual_prior.features(prediction.clamp(0, 1), reference, flow_hat)
+            with torch.autocast(device_type=x.device.type, enabled=False):  # it codes in float64
+                features = self.residual_prior.features(prediction.float().clamp(0, 1), reference.float(),
+                                                        flow_hat.float())
             extra["correction"] = lambda hyper: self.residual_prior(hyper, features)
         y_hat, residual = intra.latent(y, coded_scales=coded_scales, quantize=quantize, **extra)
         likelihoods = {**residual, **likelihoods}
@@ -157,7 +159,7 @@ class ResidualVideoCodec(VideoCodecBase):
             if hyper.dtype == torch.float64:  # coding: the tables
                 return side64.residual_prior(hyper, features)
             if prior32 is None:  # the encoder's refinement of the latents (effort > 0): float32, frozen
-                prior32 = copy.deepcopy(self.residual_prior).float().requires_grad_(False)
+                prior32 = copy.deepcopy(side64.residual_prior).float().requires_grad_(False)
             return prior32(hyper, features.to(hyper.dtype))
 
         return correction

@@ -54,7 +54,7 @@ from licodec.codec.motion import estimate_flow_batch, warp
 from licodec.errors import LicodecError
 
 WARMUP_STEPS = 2000
-RESIDUAL_PRIOR_WIDTH = 96  # the width of a new residual prior (--prior): 0.18 M parameters
+RESIDUAL_PRIOR_WIDTH = 96  # the width of a new residual prior (--prior): 0.21 M parameters
 MARGIN = 32  # pixels cut on each side of a synthetic pair
 REAL_SHARE = 0.3  # share of pairs from real clips when --video-data is given
 
