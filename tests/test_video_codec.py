@@ -356,16 +356,18 @@ def test_the_residual_streams_cost_what_the_residual_prior_estimates():
 
 
 def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
-    """``licodec train --model video-dvc --init W --prior`` adds a residual prior to weights without
-    one and trains it alone on the rounded rate: the export differs from ``W`` in the prior only,
+    """``licodec train --model video-dvc --init W --prior`` trains the shipped weights' residual prior
+    on, alone, and adds one to weights without one and trains it alone on the rounded rate: the export differs from ``W`` in the prior only,
     records its width, and codes; a resumed run trains the same prior on; ``--prior`` without
     ``--init``, or for video-dcvc, is refused."""
+    import dataclasses
     import json
 
     from safetensors.torch import load_file
 
     from licodec.cli.main import main
     from licodec.zoo import create_model
+    from licodec.zoo.registry import export_weights
 
     data = tmp_path / "data"
     data.mkdir()
@@ -374,12 +376,24 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
         Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
     common = ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
               "--lr", "1e-3", "--log-every", "1", "--prior"]
-    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run"), "--init", "video-dvc"]) == 0
+    shipped = create_model("video-dvc", pretrained=True)
+    # the shipped weights have a prior: --prior trains it on (nothing added, nothing else moves)
+    assert shipped.residual_prior is not None
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "on"), "--init", "video-dvc"]) == 0
+    on, own = load_file(tmp_path / "on" / "export" / "model.safetensors"), shipped.state_dict()
+    assert set(on) == set(own)
+    assert all(torch.equal(on[k], own[k].to(on[k].dtype)) == (not k.startswith("residual_prior.net.4"))
+               for k in own if k.startswith(("residual_prior.net.4", "motion_", "flow_synthesis.")))
+    # weights without one get a new prior
+    plain = create_model("video-dvc", pretrained=True)
+    plain.residual_prior, plain.config = None, dataclasses.replace(plain.config, residual_prior=0)
+    export_weights(plain, "video-dvc", tmp_path / "plain", half=True)
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "plain")]) == 0
     export = tmp_path / "run" / "export"
     meta = json.loads((export / "config.json").read_text())
     assert meta["config"]["residual_prior"] == 96 and "--prior" in meta["training"]["command"]
-    trained, shipped = load_file(export / "model.safetensors"), create_model("video-dvc", pretrained=True)
-    before = shipped.state_dict()
+    trained = load_file(export / "model.safetensors")
+    before = plain.state_dict()
     assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("residual_prior.")}
     assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before if k in trained)
     assert trained["residual_prior.net.4.weight"].abs().max() > 0  # the zero-initialised layer moved
@@ -387,7 +401,7 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
     decoded = list(coding.decompress(encode(codec, clip(2)), codec=codec))
     assert len(decoded) == 2 and all(d.damage is None for d in decoded)
     # resuming the run goes on training the prior it added (the checkpoint holds it)
-    assert main(common + ["--steps", "3", "--out", str(tmp_path / "run"), "--init", "video-dvc"]) == 0
+    assert main(common + ["--steps", "3", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "plain")]) == 0
     resumed = load_file(export / "model.safetensors")
     assert json.loads((export / "config.json").read_text())["training"]["steps"] == 3
     assert not torch.equal(resumed["residual_prior.net.4.weight"], trained["residual_prior.net.4.weight"])
