@@ -17,7 +17,7 @@ from licodec.errors import LicodecError, WeightsError
 from licodec.video import coding
 
 SMALL = {"video-dcvc": dict(N=16, M=16, context=8, motion_N=16, motion_M=16),
-         "video-dvc": dict(motion_N=16, motion_M=16, residual_prior=8)}
+         "video-dvc": dict(motion_N=16, motion_M=16, residual_prior=8, loop_filter=4)}
 VIDEO_MODELS = list(SMALL)
 
 _BUILD = """
@@ -32,6 +32,9 @@ def build(name, **small):
     if getattr(model, "residual_prior", None) is not None:  # a new prior is the identity: make it act
         with torch.no_grad():
             torch.nn.init.normal_(model.residual_prior.net[-1].weight, std=0.05)
+    if getattr(model, "loop_filter", None) is not None:  # so is a new in-loop filter
+        with torch.no_grad():
+            torch.nn.init.normal_(model.loop_filter.net[-1].weight, std=0.05)
     model.freeze()
     return model.eval()
 """
@@ -298,6 +301,38 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
         fresh.add_residual_prior(8)
 
 
+def test_a_new_loop_filter_changes_nothing_and_a_trained_one_changes_the_references():
+    """An in-loop filter starts as the identity: the same file as without one. One that acts leaves
+    the I-frame and the first P-frame's streams as they were (it filters after the residual is
+    decoded), changes that P-frame's decoded frame and so every later frame's streams, and the
+    decoder rebuilds the encoder's frames."""
+    frames = clip(4)
+    small = {**SMALL["video-dvc"], "loop_filter": 0}
+    plain = build("video-dvc", **small)  # noqa: F821
+    fresh = build("video-dvc", **small)  # noqa: F821
+    fresh.load_state_dict(plain.state_dict())
+    fresh.refresh()
+    fresh.add_loop_filter(6)
+    assert fresh.config.loop_filter == 6 and fresh.loop_filter is not None
+    assert encode(plain, frames, i_period=4) == encode(fresh, frames, i_period=4)
+    with torch.no_grad():
+        torch.nn.init.normal_(fresh.loop_filter.net[-1].weight, std=0.05)
+    fresh.refresh()
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in frames]
+    i_streams, reference = plain.encode_frame(x[0], 3.0, None)
+    i_filtered, i_decoded = fresh.encode_frame(x[0], 3.0, None)
+    assert i_filtered == i_streams and torch.equal(i_decoded, reference)
+    (p_plain, d_plain), (p_filtered, d_filtered) = (m.encode_frame(x[1], 3.0, reference) for m in (plain, fresh))
+    assert p_plain == p_filtered and not torch.equal(d_plain, d_filtered)
+    assert plain.encode_frame(x[2], 3.0, d_plain)[0]["y"] != fresh.encode_frame(x[2], 3.0, d_filtered)[0]["y"]
+    data, reference = encode(fresh, frames, i_period=4), None
+    for i, (frame, decoded) in enumerate(zip(x, coding.decompress(data, codec=fresh), strict=True)):
+        _, reference = fresh.encode_frame(frame, 3.0, None if i == 0 else reference)
+        assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
+    with pytest.raises(LicodecError, match="already has an in-loop filter"):
+        fresh.add_loop_filter(6)
+
+
 def test_refinement_weighs_the_residual_at_the_prior_tables():
     """At effort > 0 the encoder refines the residual's latents for the tables it will code them
     with: with a prior the refined latents, and so the decoded P-frame, differ from the prior-free
@@ -414,6 +449,57 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
 
     cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, prior=True, init="x")
     with pytest.raises(LicodecError, match="residual prior of residual P-frames"):
+        VideoObjective(build("video-dcvc", **SMALL["video-dcvc"]), cfg, torch.device("cpu"))  # noqa: F821
+
+
+def test_loop_filter_training_trains_the_filter_alone(tmp_path, capsys):
+    """``licodec train --model video-dvc --init W --loop-filter`` adds an in-loop filter to weights
+    without one and trains it alone on the distortion: the export differs from ``W`` by the filter
+    only, records its width, and codes; with ``--prior`` too, both train; a resumed run refuses a
+    change of ``--loop-filter``; the flag without ``--init``, or for video-dcvc, is refused."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from licodec.cli.main import main
+    from licodec.zoo import create_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(4)
+    for i in range(2):
+        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
+    common = ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
+              "--lr", "1e-3", "--log-every", "1", "--init", "video-dvc", "--loop-filter"]
+    shipped = create_model("video-dvc", pretrained=True)
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    export = tmp_path / "run" / "export"
+    meta = json.loads((export / "config.json").read_text())
+    assert meta["config"]["loop_filter"] == 24 and "--loop-filter" in meta["training"]["command"]
+    trained, before = load_file(export / "model.safetensors"), shipped.state_dict()
+    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("loop_filter.")}
+    assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before)
+    assert trained["loop_filter.net.4.weight"].abs().max() > 0  # the zero-initialised layer moved
+    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
+    decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
+    assert len(decoded) == 3 and all(d.damage is None for d in decoded)
+    # both parts at once: each moves
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "both"), "--prior"]) == 0
+    both = load_file(tmp_path / "both" / "export" / "model.safetensors")
+    assert both["loop_filter.net.4.weight"].abs().max() > 0
+    assert not torch.equal(both["residual_prior.net.4.weight"], before["residual_prior.net.4.weight"].to(torch.float16))
+    assert all(torch.equal(both[k], before[k].to(both[k].dtype)) for k in before if not k.startswith("residual_prior."))
+    capsys.readouterr()
+    assert main([a for a in common if a != "--loop-filter"] + ["--steps", "3", "--out", str(tmp_path / "run")]) != 0
+    assert "in-loop filter" in capsys.readouterr().err
+    bare = common[: common.index("--init")] + ["--loop-filter"]
+    assert main(bare + ["--steps", "1", "--out", str(tmp_path / "bare")]) != 0
+    assert "give them with --init" in capsys.readouterr().err
+    from licodec.train.trainer import TrainConfig
+    from licodec.train.video_objective import VideoObjective
+
+    cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, loop_filter=True, init="x")
+    with pytest.raises(LicodecError, match="in-loop filter of residual P-frames"):
         VideoObjective(build("video-dcvc", **SMALL["video-dcvc"]), cfg, torch.device("cpu"))  # noqa: F821
 
 

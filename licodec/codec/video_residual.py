@@ -14,10 +14,17 @@ final scales rescaled from the prediction and the decoded motion
 decoded frames are the same with or without it (at encode effort 0), only the bytes change. The prior is trained alone,
 on the rate of the rounded latents (``licodec train --model video-dvc --init WEIGHTS --prior``).
 
+With ``config.loop_filter`` > 0 the decoded P-frame (prediction plus decoded residual) passes
+through a learned in-loop filter that also sees the prediction (:mod:`licodec.codec.loop_filter`)
+before it is rounded to 8 bits: what is shown, and the next frame's reference. It is trained alone,
+on the distortion (``licodec train --model video-dvc --init WEIGHTS --loop-filter``). I-frames are
+not filtered.
+
 Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
-residual prior and its analysis of the prediction, and the intra codec's synthesis of I-frames
-and residuals) runs in float64 at coding time and references are rounded to 8 bits, so encoder
-and decoder rebuild the same references and choose the same tables at any thread count.
+residual prior and its analysis of the prediction, the intra codec's synthesis of I-frames and
+residuals, and the in-loop filter) runs in float64 at coding time and references are rounded to
+8 bits, so encoder and decoder rebuild the same references and choose the same tables at any
+thread count.
 
 Shapes: frames ``(B, 3, H, W)`` RGB in [0, 1]; inside, padded to multiples of 64 (replicated edges).
 """
@@ -33,6 +40,7 @@ from torch import Tensor, nn
 
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
 from licodec.codec.context import SpaceChannelContextLatentCodec
+from licodec.codec.loop_filter import LoopFilter
 from licodec.codec.motion import warp
 from licodec.codec.residual_prior import ResidualPrior
 from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
@@ -47,14 +55,18 @@ class ResidualVideoConfig(VideoConfigBase):
     (the intra codec, which here also codes the residuals, and the motion coder), and
     residual_prior: the width of the residual's conditional prior
     (:class:`~licodec.codec.residual_prior.ResidualPrior`); 0: none, the residual is coded with
-    the intra codec's own entropy model."""
+    the intra codec's own entropy model; loop_filter: the width of the P-frames' in-loop filter
+    (:class:`~licodec.codec.loop_filter.LoopFilter`); 0: none."""
 
     residual_prior: int = 0
+    loop_filter: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.residual_prior < 0:
             raise ValueError(f"residual_prior must not be negative, got {self.residual_prior}")
+        if self.loop_filter < 0:
+            raise ValueError(f"loop_filter must not be negative, got {self.loop_filter}")
 
 
 class ResidualVideoCodec(VideoCodecBase):
@@ -64,8 +76,9 @@ class ResidualVideoCodec(VideoCodecBase):
     Training: ``forward(x, quality, reference, flow)`` codes one P-frame ``x`` ``(B, 3, H, W)``
     in [0, 1] (multiples of 64) against ``reference`` (a decoded frame, same shape) with the
     encoder's flow ``(B, 2, H, W)`` (pixels); returns x_hat, the likelihoods of ``motion_y,
-    motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder and the
-    residual prior have parameters; gradients reach them through the frozen residual coder.
+    motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder, the
+    residual prior and the in-loop filter have parameters; gradients reach the first two through
+    the frozen residual coder.
     Coding: :meth:`encode_frame` / :meth:`decode_frame`, one frame given the previous decoded one.
     """
 
@@ -77,6 +90,7 @@ class ResidualVideoCodec(VideoCodecBase):
         for p in self.intra.parameters():  # frozen: gradients pass through it to the motion coder
             p.requires_grad_(False)
         self.residual_prior = self._new_residual_prior() if c.residual_prior else None
+        self.loop_filter = LoopFilter(c.loop_filter, c.num_qualities) if c.loop_filter else None
 
     def _new_residual_prior(self) -> ResidualPrior:
         if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
@@ -93,6 +107,17 @@ class ResidualVideoCodec(VideoCodecBase):
             raise LicodecError(f"a residual prior is at least 1 wide, got {hidden}")
         self.config = dataclasses.replace(self.config, residual_prior=int(hidden))
         self.residual_prior = self._new_residual_prior().to(self.motion_log_gain.device)
+        self._decoder64 = None
+
+    def add_loop_filter(self, width: int = 24) -> None:
+        """Give weights without an in-loop filter a new one of width ``width``, which starts as the
+        identity (the same frames as without it); the config then records it."""
+        if self.loop_filter is not None:
+            raise LicodecError(f"{self.codec_id} already has an in-loop filter")
+        if width < 1:
+            raise LicodecError(f"an in-loop filter is at least 1 wide, got {width}")
+        self.config = dataclasses.replace(self.config, loop_filter=int(width))
+        self.loop_filter = LoopFilter(int(width), self.config.num_qualities).to(self.motion_log_gain.device)
         self._decoder64 = None
 
     def grow_from(self, source: nn.Module) -> None:
@@ -134,6 +159,8 @@ class ResidualVideoCodec(VideoCodecBase):
         likelihoods = {**residual, **likelihoods}
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
         x_hat = prediction + intra.g_s(y_hat * inv_gain) - RESIDUAL_OFFSET
+        if self.loop_filter is not None:
+            x_hat = self.loop_filter(x_hat, prediction, q)
         return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits,
                            features={"prediction": prediction, "flow_hat": flow_hat})
 
@@ -143,7 +170,18 @@ class ResidualVideoCodec(VideoCodecBase):
         side.flow_synthesis = self.flow_synthesis
         if self.residual_prior is not None:
             side.residual_prior = self.residual_prior
+        if self.loop_filter is not None:
+            side.loop_filter = self.loop_filter
         return side
+
+    @staticmethod
+    def _reconstruct(side64: nn.Module, prediction: Tensor, residual_hat: Tensor, qt: Tensor) -> Tensor:
+        """The decoded P-frame (float64, padded): prediction plus decoded residual, through the
+        in-loop filter if there is one."""
+        frame = prediction + residual_hat - RESIDUAL_OFFSET
+        if hasattr(side64, "loop_filter"):
+            frame = side64.loop_filter(frame, prediction, qt)
+        return frame
 
     def _residual_correction(self, side64: nn.Module, prediction: Tensor, reference: Tensor, flow_hat: Tensor):
         """The residual's scale correction for a frame (None without a prior): a function of the
@@ -180,7 +218,7 @@ class ResidualVideoCodec(VideoCodecBase):
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
         streams = self.intra.compress_tile(residual, float(qt), effort, correction)
         residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis, correction)
-        return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
+        return {**motion_streams, **streams}, self._reconstruct(side64, prediction, residual_hat, qt)
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
         """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes for
@@ -195,4 +233,5 @@ class ResidualVideoCodec(VideoCodecBase):
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
         prediction = warp(ref, flow_hat)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
-        return prediction + self._intra_decode(streams, qt, size, intra_synthesis, correction) - RESIDUAL_OFFSET
+        residual_hat = self._intra_decode(streams, qt, size, intra_synthesis, correction)
+        return self._reconstruct(side64, prediction, residual_hat, qt)
