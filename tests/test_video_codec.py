@@ -17,7 +17,7 @@ from licodec.errors import LicodecError, WeightsError
 from licodec.video import coding
 
 SMALL = {"video-dcvc": dict(N=16, M=16, context=8, motion_N=16, motion_M=16),
-         "video-dvc": dict(motion_N=16, motion_M=16, residual_prior=8, loop_filter=4)}
+         "video-dvc": dict(motion_N=16, motion_M=16, residual_prior=8)}
 VIDEO_MODELS = list(SMALL)
 
 _BUILD = """
@@ -32,9 +32,6 @@ def build(name, **small):
     if getattr(model, "residual_prior", None) is not None:  # a new prior is the identity: make it act
         with torch.no_grad():
             torch.nn.init.normal_(model.residual_prior.net[-1].weight, std=0.05)
-    if getattr(model, "loop_filter", None) is not None:  # so is a new in-loop filter
-        with torch.no_grad():
-            torch.nn.init.normal_(model.loop_filter.net[-1].weight, std=0.05)
     model.freeze()
     return model.eval()
 """
@@ -83,9 +80,12 @@ def test_decoding_rebuilds_the_encoders_frames_and_seeks_to_i_frames(codec):
     assert [d.number for d in decoded] == list(range(7)) and all(d.damage is None for d in decoded)
     reference = None
     for i, frame in enumerate(frames):  # the encoder's closed loop, by hand
-        _, reference = codec.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 3.0,
-                                          None if i % 3 == 0 else reference)
-        assert np.array_equal(decoded[i].rgb, reference[0].permute(1, 2, 0).numpy()), i
+        previous = None if i % 3 == 0 else reference
+        streams, reference = codec.encode_frame(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255, 3.0,
+                                                previous)
+        kept, shown = codec.decode_frame_and_show(streams, 3.0, previous, frame.shape[:2])
+        assert torch.equal(kept, reference), i  # the decoder's reference is the encoder's
+        assert np.array_equal(decoded[i].rgb, shown[0].permute(1, 2, 0).numpy()), i
     psnr = [10 * np.log10(255**2 / np.mean((d.rgb.astype(float) - f) ** 2)) for d, f in zip(decoded, frames)]
     assert min(psnr) > 10
     part = list(coding.decompress(data, start=4, stop=6, codec=codec))
@@ -110,13 +110,19 @@ def test_a_damaged_frame_is_reported_and_decoding_resumes_at_the_next_i_frame(co
 @pytest.mark.parametrize("name", VIDEO_MODELS)
 def test_encoded_with_two_threads_decodes_with_one_to_identical_frames(name, tmp_path):
     """Over a whole I-period of noise frames, the decoder at 1 thread rebuilds exactly the
-    references the encoder built at 2 threads (float64 decoder side, 8-bit references)."""
+    references the encoder built at 2 threads (float64 decoder side, 8-bit references), and shows
+    exactly the frames a decoder at 2 threads shows (video-dvc's post-filter acts here)."""
     code = _BUILD + f"""
 import sys, numpy as np, torch
 sys.path.insert(0, {str(tmp_path)!r})
 torch.set_num_threads(int(sys.argv[1]))
 from licodec.video import coding
 codec = build({name!r}, **{SMALL[name]!r})
+if {name!r} == "video-dvc":  # a post-filter that acts
+    codec.add_post_filter(4)
+    with torch.no_grad():
+        torch.nn.init.normal_(codec.post_filter.net[-1].weight, std=0.05)
+    codec.refresh()
 rng = np.random.default_rng(7)
 frames = [rng.integers(0, 256, (72, 100, 3), dtype=np.uint8) for _ in range(6)]
 if sys.argv[2] == "encode":
@@ -127,16 +133,23 @@ if sys.argv[2] == "encode":
         _, reference = codec.encode_frame(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, 5.0,
                                           None if i == 0 else reference)
         refs.append(reference[0].permute(1, 2, 0).numpy())
-    np.save(sys.argv[4], np.stack(refs))
+    shown = [d.rgb for d in coding.decompress(data, codec=codec)]
 else:
-    frames = [d.rgb for d in coding.decompress(open(sys.argv[3], "rb").read(), codec=codec)]
-    np.save(sys.argv[4], np.stack(frames))
+    data = open(sys.argv[3], "rb").read()
+    shown = [d.rgb for d in coding.decompress(data, codec=codec)]
+    if hasattr(codec, "post_filter"):  # the references: the frames unfiltered
+        codec.post_filter = None
+    refs = [d.rgb for d in coding.decompress(data, codec=codec)]
+np.save(sys.argv[4], np.stack([np.stack(refs), np.stack(shown)]))
 """
     lic, enc, dec = tmp_path / "v.lic", tmp_path / "enc.npy", tmp_path / "dec.npy"
     subprocess.run([sys.executable, "-c", code, "2", "encode", str(lic), str(enc)], check=True)
     subprocess.run([sys.executable, "-c", code, "1", "decode", str(lic), str(dec)], check=True)
-    assert np.load(enc).shape == (6, 72, 100, 3)
-    assert np.array_equal(np.load(enc), np.load(dec))
+    encoded, decoded = np.load(enc), np.load(dec)
+    assert encoded.shape == (2, 6, 72, 100, 3)
+    assert np.array_equal(encoded, decoded)
+    if name == "video-dvc":  # the filter acts: P-frames are shown otherwise than kept
+        assert not np.array_equal(encoded[0, 1:], encoded[1, 1:])
 
 
 def test_bad_inputs_give_clear_errors(codec):
@@ -301,36 +314,37 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
         fresh.add_residual_prior(8)
 
 
-def test_a_new_loop_filter_changes_nothing_and_a_trained_one_changes_the_references():
-    """An in-loop filter starts as the identity: the same file as without one. One that acts leaves
-    the I-frame and the first P-frame's streams as they were (it filters after the residual is
-    decoded), changes that P-frame's decoded frame and so every later frame's streams, and the
-    decoder rebuilds the encoder's frames."""
+def test_a_post_filter_changes_only_the_shown_p_frames():
+    """A post-filter starts as the identity. One that acts changes no byte of the file and no
+    reference (encoder and decoder keep the unfiltered frames), shows every P-frame filtered (the
+    prediction it sees is the decoder's) and every I-frame as decoded."""
     frames = clip(4)
-    small = {**SMALL["video-dvc"], "loop_filter": 0}
-    plain = build("video-dvc", **small)  # noqa: F821
-    fresh = build("video-dvc", **small)  # noqa: F821
+    plain = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
+    fresh = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
     fresh.load_state_dict(plain.state_dict())
     fresh.refresh()
-    fresh.add_loop_filter(6)
-    assert fresh.config.loop_filter == 6 and fresh.loop_filter is not None
-    assert encode(plain, frames, i_period=4) == encode(fresh, frames, i_period=4)
+    fresh.add_post_filter(6)
+    assert fresh.config.post_filter == 6 and fresh.post_filter is not None
+    data = encode(plain, frames, i_period=4)
+
+    def shown(model):
+        return [d.rgb for d in coding.decompress(data, codec=model)]
+
+    assert all(np.array_equal(a, b) for a, b in zip(shown(plain), shown(fresh), strict=True))
     with torch.no_grad():
-        torch.nn.init.normal_(fresh.loop_filter.net[-1].weight, std=0.05)
+        torch.nn.init.normal_(fresh.post_filter.net[-1].weight, std=0.05)
     fresh.refresh()
+    assert encode(fresh, frames, i_period=4) == data
     x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in frames]
-    i_streams, reference = plain.encode_frame(x[0], 3.0, None)
-    i_filtered, i_decoded = fresh.encode_frame(x[0], 3.0, None)
-    assert i_filtered == i_streams and torch.equal(i_decoded, reference)
-    (p_plain, d_plain), (p_filtered, d_filtered) = (m.encode_frame(x[1], 3.0, reference) for m in (plain, fresh))
-    assert p_plain == p_filtered and not torch.equal(d_plain, d_filtered)
-    assert plain.encode_frame(x[2], 3.0, d_plain)[0]["y"] != fresh.encode_frame(x[2], 3.0, d_filtered)[0]["y"]
-    data, reference = encode(fresh, frames, i_period=4), None
-    for i, (frame, decoded) in enumerate(zip(x, coding.decompress(data, codec=fresh), strict=True)):
-        _, reference = fresh.encode_frame(frame, 3.0, None if i == 0 else reference)
-        assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
-    with pytest.raises(LicodecError, match="already has an in-loop filter"):
-        fresh.add_loop_filter(6)
+    references, reference = [], None
+    for i, frame in enumerate(x):
+        _, reference = plain.encode_frame(frame, 3.0, None if i == 0 else reference)
+        references.append(reference[0].permute(1, 2, 0).numpy())
+    filtered, unfiltered = shown(fresh), shown(plain)
+    assert all(np.array_equal(a, b) for a, b in zip(unfiltered, references, strict=True))
+    assert [np.array_equal(a, b) for a, b in zip(filtered, references)] == [True, False, False, False]
+    with pytest.raises(LicodecError, match="already has a post-filter"):
+        fresh.add_post_filter(6)
 
 
 def test_refinement_weighs_the_residual_at_the_prior_tables():
@@ -452,11 +466,11 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
         VideoObjective(build("video-dcvc", **SMALL["video-dcvc"]), cfg, torch.device("cpu"))  # noqa: F821
 
 
-def test_loop_filter_training_trains_the_filter_alone(tmp_path, capsys):
-    """``licodec train --model video-dvc --init W --loop-filter`` adds an in-loop filter to weights
+def test_post_filter_training_trains_the_filter_alone(tmp_path, capsys):
+    """``licodec train --model video-dvc --init W --post-filter`` adds a post-filter to weights
     without one and trains it alone on the distortion: the export differs from ``W`` by the filter
     only, records its width, and codes; with ``--prior`` too, both train; a resumed run refuses a
-    change of ``--loop-filter``; the flag without ``--init``, or for video-dcvc, is refused."""
+    change of ``--post-filter``; the flag without ``--init``, or for video-dcvc, is refused."""
     import json
 
     from safetensors.torch import load_file
@@ -470,36 +484,36 @@ def test_loop_filter_training_trains_the_filter_alone(tmp_path, capsys):
     for i in range(2):
         Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
     common = ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
-              "--lr", "1e-3", "--log-every", "1", "--init", "video-dvc", "--loop-filter"]
+              "--lr", "1e-3", "--log-every", "1", "--init", "video-dvc", "--post-filter"]
     shipped = create_model("video-dvc", pretrained=True)
     assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
     export = tmp_path / "run" / "export"
     meta = json.loads((export / "config.json").read_text())
-    assert meta["config"]["loop_filter"] == 24 and "--loop-filter" in meta["training"]["command"]
+    assert meta["config"]["post_filter"] == 24 and "--post-filter" in meta["training"]["command"]
     trained, before = load_file(export / "model.safetensors"), shipped.state_dict()
-    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("loop_filter.")}
+    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("post_filter.")}
     assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before)
-    assert trained["loop_filter.net.4.weight"].abs().max() > 0  # the zero-initialised layer moved
+    assert trained["post_filter.net.4.weight"].abs().max() > 0  # the zero-initialised layer moved
     codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
     decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
     assert len(decoded) == 3 and all(d.damage is None for d in decoded)
     # both parts at once: each moves
     assert main(common + ["--steps", "1", "--out", str(tmp_path / "both"), "--prior"]) == 0
     both = load_file(tmp_path / "both" / "export" / "model.safetensors")
-    assert both["loop_filter.net.4.weight"].abs().max() > 0
+    assert both["post_filter.net.4.weight"].abs().max() > 0
     assert not torch.equal(both["residual_prior.net.4.weight"], before["residual_prior.net.4.weight"].to(torch.float16))
     assert all(torch.equal(both[k], before[k].to(both[k].dtype)) for k in before if not k.startswith("residual_prior."))
     capsys.readouterr()
-    assert main([a for a in common if a != "--loop-filter"] + ["--steps", "3", "--out", str(tmp_path / "run")]) != 0
-    assert "in-loop filter" in capsys.readouterr().err
-    bare = common[: common.index("--init")] + ["--loop-filter"]
+    assert main([a for a in common if a != "--post-filter"] + ["--steps", "3", "--out", str(tmp_path / "run")]) != 0
+    assert "post-filter" in capsys.readouterr().err
+    bare = common[: common.index("--init")] + ["--post-filter"]
     assert main(bare + ["--steps", "1", "--out", str(tmp_path / "bare")]) != 0
     assert "give them with --init" in capsys.readouterr().err
     from licodec.train.trainer import TrainConfig
     from licodec.train.video_objective import VideoObjective
 
-    cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, loop_filter=True, init="x")
-    with pytest.raises(LicodecError, match="in-loop filter of residual P-frames"):
+    cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, post_filter=True, init="x")
+    with pytest.raises(LicodecError, match="post-filter of residual P-frames"):
         VideoObjective(build("video-dcvc", **SMALL["video-dcvc"]), cfg, torch.device("cpu"))  # noqa: F821
 
 

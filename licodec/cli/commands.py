@@ -399,11 +399,11 @@ def _train(sub) -> None:
                                "P-frame pairs: the --data photos with synthetic motion (crops cut by 32 pixels "
                                "a side, so --crop 256 trains on 192), the previous frame coded by the intra codec; "
                                "video-dvc can --init from a video-dcvc run (its motion coder)")
-    vid.add_argument("--loop-filter", action="store_true",
-                     help="video-dvc: train only the in-loop filter of the --init weights (the P-frame, "
-                          "prediction plus decoded residual, corrected from the prediction before it is shown "
-                          "and becomes the next reference), all else frozen, on the distortion; adds one if "
-                          "they have none. With --prior, the residual prior trains too (on the rate)")
+    vid.add_argument("--post-filter", action="store_true",
+                     help="video-dvc: train only the post-filter of the --init weights (each P-frame is "
+                          "shown corrected from its prediction; the reference stays unfiltered), all else "
+                          "frozen, on the shown frame's distortion; adds one if they have none. With --prior, "
+                          "the residual prior trains too (on the rate)")
     vid.add_argument("--video-data", default="",
                      help="folder of clips (folders of PNG frames) that give 30%% of the pairs, e.g. "
                           "../shared/data/video/vimeo_septuplet_samples")
@@ -454,7 +454,7 @@ def _train(sub) -> None:
                           adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight,
                           adv_on_sample=args.adv_on_sample, disc_warmup=args.disc_warmup, rung=args.rung,
                           adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
-                          prior=args.prior, loop_filter=args.loop_filter, video_data=args.video_data, p_chain=args.p_chain,
+                          prior=args.prior, post_filter=args.post_filter, video_data=args.video_data, p_chain=args.p_chain,
                           sprites=args.sprites,
                           entropy_lr_mult=args.entropy_lr_mult, ema=args.ema, keep_every=args.keep_every)
         if args.video_data and not Path(args.video_data).is_dir():

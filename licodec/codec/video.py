@@ -285,6 +285,13 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
         return self._to_uint8(self._decode_p(streams, qt, ref, size), size)
 
+    def decode_frame_and_show(self, streams: dict, quality: float, reference: Tensor | None,
+                              size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """:meth:`decode_frame` (the next reference) and the frame to show, ``(1, 3, H, W)`` uint8
+        each; a codec with a post-filter shows something else than it keeps (here the same tensor)."""
+        reference = self.decode_frame(streams, quality, reference, size)
+        return reference, reference
+
     # -- motion ---------------------------------------------------------------------
     def _motion_forward(self, flow: Tensor, q: Tensor, flow_synthesis: nn.Module,
                         coded_scales: bool = False) -> tuple[Tensor, dict]:

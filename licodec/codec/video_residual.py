@@ -14,15 +14,16 @@ final scales rescaled from the prediction and the decoded motion
 decoded frames are the same with or without it (at encode effort 0), only the bytes change. The prior is trained alone,
 on the rate of the rounded latents (``licodec train --model video-dvc --init WEIGHTS --prior``).
 
-With ``config.loop_filter`` > 0 the decoded P-frame (prediction plus decoded residual) passes
-through a learned in-loop filter that also sees the prediction (:mod:`licodec.codec.loop_filter`)
-before it is rounded to 8 bits: what is shown, and the next frame's reference. It is trained alone,
-on the distortion (``licodec train --model video-dvc --init WEIGHTS --loop-filter``). I-frames are
-not filtered.
+With ``config.post_filter`` > 0 the decoder shows each P-frame (prediction plus decoded residual)
+through a learned post-filter that also sees the prediction (:mod:`licodec.codec.post_filter`);
+the next frame's reference is the unfiltered frame, so the file and the references do not depend
+on the filter (:meth:`ResidualVideoCodec.decode_frame_and_show`). It is trained alone, on the
+shown frame's distortion (``licodec train --model video-dvc --init WEIGHTS --post-filter``).
+I-frames are shown as decoded.
 
 Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
 residual prior and its analysis of the prediction, the intra codec's synthesis of I-frames and
-residuals, and the in-loop filter) runs in float64 at coding time and references are rounded to
+residuals, and the post-filter) runs in float64 at coding time and references are rounded to
 8 bits, so encoder and decoder rebuild the same references and choose the same tables at any
 thread count.
 
@@ -40,7 +41,7 @@ from torch import Tensor, nn
 
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
 from licodec.codec.context import SpaceChannelContextLatentCodec
-from licodec.codec.loop_filter import LoopFilter
+from licodec.codec.post_filter import PostFilter
 from licodec.codec.motion import warp
 from licodec.codec.residual_prior import ResidualPrior
 from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
@@ -55,18 +56,18 @@ class ResidualVideoConfig(VideoConfigBase):
     (the intra codec, which here also codes the residuals, and the motion coder), and
     residual_prior: the width of the residual's conditional prior
     (:class:`~licodec.codec.residual_prior.ResidualPrior`); 0: none, the residual is coded with
-    the intra codec's own entropy model; loop_filter: the width of the P-frames' in-loop filter
-    (:class:`~licodec.codec.loop_filter.LoopFilter`); 0: none."""
+    the intra codec's own entropy model; post_filter: the width of the P-frames' post-filter
+    (:class:`~licodec.codec.post_filter.PostFilter`); 0: none."""
 
     residual_prior: int = 0
-    loop_filter: int = 0
+    post_filter: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.residual_prior < 0:
             raise ValueError(f"residual_prior must not be negative, got {self.residual_prior}")
-        if self.loop_filter < 0:
-            raise ValueError(f"loop_filter must not be negative, got {self.loop_filter}")
+        if self.post_filter < 0:
+            raise ValueError(f"post_filter must not be negative, got {self.post_filter}")
 
 
 class ResidualVideoCodec(VideoCodecBase):
@@ -77,7 +78,7 @@ class ResidualVideoCodec(VideoCodecBase):
     in [0, 1] (multiples of 64) against ``reference`` (a decoded frame, same shape) with the
     encoder's flow ``(B, 2, H, W)`` (pixels); returns x_hat, the likelihoods of ``motion_y,
     motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder, the
-    residual prior and the in-loop filter have parameters; gradients reach the first two through
+    residual prior and the post-filter have parameters; gradients reach the first two through
     the frozen residual coder.
     Coding: :meth:`encode_frame` / :meth:`decode_frame`, one frame given the previous decoded one.
     """
@@ -90,7 +91,7 @@ class ResidualVideoCodec(VideoCodecBase):
         for p in self.intra.parameters():  # frozen: gradients pass through it to the motion coder
             p.requires_grad_(False)
         self.residual_prior = self._new_residual_prior() if c.residual_prior else None
-        self.loop_filter = LoopFilter(c.loop_filter, c.num_qualities) if c.loop_filter else None
+        self.post_filter = PostFilter(c.post_filter, c.num_qualities) if c.post_filter else None
 
     def _new_residual_prior(self) -> ResidualPrior:
         if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
@@ -109,15 +110,15 @@ class ResidualVideoCodec(VideoCodecBase):
         self.residual_prior = self._new_residual_prior().to(self.motion_log_gain.device)
         self._decoder64 = None
 
-    def add_loop_filter(self, width: int = 24) -> None:
-        """Give weights without an in-loop filter a new one of width ``width``, which starts as the
+    def add_post_filter(self, width: int = 24) -> None:
+        """Give weights without a post-filter a new one of width ``width``, which starts as the
         identity (the same frames as without it); the config then records it."""
-        if self.loop_filter is not None:
-            raise LicodecError(f"{self.codec_id} already has an in-loop filter")
+        if self.post_filter is not None:
+            raise LicodecError(f"{self.codec_id} already has a post-filter")
         if width < 1:
-            raise LicodecError(f"an in-loop filter is at least 1 wide, got {width}")
-        self.config = dataclasses.replace(self.config, loop_filter=int(width))
-        self.loop_filter = LoopFilter(int(width), self.config.num_qualities).to(self.motion_log_gain.device)
+            raise LicodecError(f"a post-filter is at least 1 wide, got {width}")
+        self.config = dataclasses.replace(self.config, post_filter=int(width))
+        self.post_filter = PostFilter(int(width), self.config.num_qualities).to(self.motion_log_gain.device)
         self._decoder64 = None
 
     def grow_from(self, source: nn.Module) -> None:
@@ -159,10 +160,10 @@ class ResidualVideoCodec(VideoCodecBase):
         likelihoods = {**residual, **likelihoods}
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
         x_hat = prediction + intra.g_s(y_hat * inv_gain) - RESIDUAL_OFFSET
-        if self.loop_filter is not None:
-            x_hat = self.loop_filter(x_hat, prediction, q)
-        return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits,
-                           features={"prediction": prediction, "flow_hat": flow_hat})
+        features = {"prediction": prediction, "flow_hat": flow_hat, "reference_frame": x_hat}
+        if self.post_filter is not None:  # the shown frame; the next reference stays unfiltered
+            x_hat = self.post_filter(x_hat, prediction, q)
+        return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits, features=features)
 
     # -- coding -------------------------------------------------------------------
     def _decoder_side(self) -> nn.Module:
@@ -170,18 +171,10 @@ class ResidualVideoCodec(VideoCodecBase):
         side.flow_synthesis = self.flow_synthesis
         if self.residual_prior is not None:
             side.residual_prior = self.residual_prior
-        if self.loop_filter is not None:
-            side.loop_filter = self.loop_filter
+        if self.post_filter is not None:
+            side.post_filter = self.post_filter
         return side
 
-    @staticmethod
-    def _reconstruct(side64: nn.Module, prediction: Tensor, residual_hat: Tensor, qt: Tensor) -> Tensor:
-        """The decoded P-frame (float64, padded): prediction plus decoded residual, through the
-        in-loop filter if there is one."""
-        frame = prediction + residual_hat - RESIDUAL_OFFSET
-        if hasattr(side64, "loop_filter"):
-            frame = side64.loop_filter(frame, prediction, qt)
-        return frame
 
     def _residual_correction(self, side64: nn.Module, prediction: Tensor, reference: Tensor, flow_hat: Tensor):
         """The residual's scale correction for a frame (None without a prior): a function of the
@@ -218,7 +211,7 @@ class ResidualVideoCodec(VideoCodecBase):
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
         streams = self.intra.compress_tile(residual, float(qt), effort, correction)
         residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis, correction)
-        return {**motion_streams, **streams}, self._reconstruct(side64, prediction, residual_hat, qt)
+        return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
         """:class:`BitstreamError` for a frame record whose sub-streams this codec never writes for
@@ -227,11 +220,31 @@ class ResidualVideoCodec(VideoCodecBase):
         self._check_counts(streams, frame_type, size,
                            {"motion_z": c.motion_N, "motion_y": c.motion_M * 16, "z": i.N, "y": i.M * 16})
 
-    def _decode_p(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> Tensor:
-        """A P-frame from its sub-streams and the padded float64 reference (float64, padded)."""
+    def _decode_p_parts(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """A P-frame and its prediction from its sub-streams and the padded float64 reference
+        (float64, padded)."""
         side64, intra_synthesis = self._float64()
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
         prediction = warp(ref, flow_hat)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
         residual_hat = self._intra_decode(streams, qt, size, intra_synthesis, correction)
-        return self._reconstruct(side64, prediction, residual_hat, qt)
+        return prediction + residual_hat - RESIDUAL_OFFSET, prediction
+
+    def _decode_p(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> Tensor:
+        """A P-frame from its sub-streams and the padded float64 reference (float64, padded)."""
+        return self._decode_p_parts(streams, qt, ref, size)[0]
+
+    @torch.no_grad()
+    def decode_frame_and_show(self, streams: dict, quality: float, reference: Tensor | None,
+                              size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """:meth:`decode_frame` (the next reference) and the frame to show, both ``(1, 3, H, W)``
+        uint8: with a post-filter, a P-frame is shown filtered (float64) and kept unfiltered as the
+        reference; otherwise both are the same tensor."""
+        if self.post_filter is None or reference is None:
+            return super().decode_frame_and_show(streams, quality, reference, size)
+        qt = torch.tensor([self.check_quality(quality)])
+        self.check_streams(streams, "P", size)
+        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
+        frame, prediction = self._decode_p_parts(streams, qt, ref, size)
+        shown = self._float64()[0].post_filter(frame, prediction, qt)
+        return self._to_uint8(frame, size), self._to_uint8(shown, size)

@@ -99,7 +99,7 @@ class TrainConfig:
     # train only the learned prior of the --init weights: a codebook codec's index prior
     # (licodec.train.vq_prior_objective), video-dvc's residual prior (licodec.train.video_objective)
     prior: bool = False
-    loop_filter: bool = False  # video-dvc: train only the P-frames' in-loop filter (with --prior, both)
+    post_filter: bool = False  # video-dvc: train only the P-frames' post-filter (with --prior, both)
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
@@ -193,8 +193,8 @@ def command_line(cfg: dict) -> str:
         parts.append("--no-bf16")
     if cfg.get("prior"):
         parts.append("--prior")
-    if cfg.get("loop_filter"):
-        parts.append("--loop-filter")
+    if cfg.get("post_filter"):
+        parts.append("--post-filter")
     for key in ("adv_on_sample", "adv_detail", "adv_conditional"):
         if cfg.get(key):
             parts.append("--" + key.replace("_", "-"))
@@ -359,9 +359,9 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
             what = "trains" if ckpt["train_config"].get("prior", False) else "does not train"
             raise LicodecError(f"{ckpt_path} {what} a learned prior alone (--prior), unlike this run; "
                                "use --restart or another --out")
-        if ckpt["train_config"].get("loop_filter", False) != cfg.loop_filter:
-            what = "trains" if ckpt["train_config"].get("loop_filter", False) else "does not train"
-            raise LicodecError(f"{ckpt_path} {what} the in-loop filter (--loop-filter), unlike this run; "
+        if ckpt["train_config"].get("post_filter", False) != cfg.post_filter:
+            what = "trains" if ckpt["train_config"].get("post_filter", False) else "does not train"
+            raise LicodecError(f"{ckpt_path} {what} the post-filter (--post-filter), unlike this run; "
                                "use --restart or another --out")
         load_trainable_state(model, ckpt["model"])
         if distiller is not None:

@@ -31,10 +31,10 @@ rounding), the rate the coder pays: the prior rescales the final scales only, so
 reconstruction, and the distortion, do not depend on it. (An earlier prior that also corrected
 the means drifted the wrong way under the additive-noise rate: +6% of the residual's bits in 825
 steps, measured.) Without ``--prior`` a residual prior, if any, stays frozen.
-With ``--loop-filter`` (video-dvc, from ``--init`` weights) only the P-frames' in-loop filter trains
-(:mod:`licodec.codec.loop_filter`; a new one starts as the identity), on the distortion of the
-filtered frame (the rate does not depend on it); with ``--prior`` as well, both train, each on its
-own term of the loss. Without ``--loop-filter`` a filter, if any, stays frozen.
+With ``--post-filter`` (video-dvc, from ``--init`` weights) only the P-frames' post-filter trains
+(:mod:`licodec.codec.post_filter`; a new one starts as the identity), on the distortion of the
+shown (filtered) frame (the rate does not depend on it); with ``--prior`` as well, both train, each
+on its own term of the loss. A chain's references (``--p-chain``) are unfiltered, as in coding. Without ``--post-filter`` a filter, if any, stays frozen.
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
@@ -59,7 +59,7 @@ from licodec.errors import LicodecError
 
 WARMUP_STEPS = 2000
 RESIDUAL_PRIOR_WIDTH = 96  # the width of a new residual prior (--prior): 0.21 M parameters
-LOOP_FILTER_WIDTH = 24  # the width of a new in-loop filter (--loop-filter): 13.2 k parameters
+POST_FILTER_WIDTH = 24  # the width of a new post-filter (--post-filter): 13.2 k parameters
 MARGIN = 32  # pixels cut on each side of a synthetic pair
 REAL_SHARE = 0.3  # share of pairs from real clips when --video-data is given
 
@@ -122,9 +122,9 @@ class VideoObjective:
             raise LicodecError(f"{cfg.model!r} trains with its rate-distortion loss alone: no --rung, --adv-start "
                                "or --teacher")
         self.prior_only = bool(cfg.prior)
-        self.filter_only = bool(getattr(cfg, "loop_filter", False))
+        self.filter_only = bool(getattr(cfg, "post_filter", False))
         for flag, part, wanted in (("--prior", "the residual prior", self.prior_only),
-                                   ("--loop-filter", "the in-loop filter", self.filter_only)):
+                                   ("--post-filter", "the post-filter", self.filter_only)):
             if not wanted:
                 continue
             if not hasattr(model, "add_residual_prior"):
@@ -133,11 +133,11 @@ class VideoObjective:
                 raise LicodecError(f"{flag} trains {part} of trained weights: give them with --init")
         if self.prior_only and model.residual_prior is None:
             model.add_residual_prior(RESIDUAL_PRIOR_WIDTH)
-        if self.filter_only and model.loop_filter is None:
-            model.add_loop_filter(LOOP_FILTER_WIDTH)
+        if self.filter_only and model.post_filter is None:
+            model.add_post_filter(POST_FILTER_WIDTH)
         if self.prior_only or self.filter_only:
             model.requires_grad_(False)
-        for part, wanted in (("residual_prior", self.prior_only), ("loop_filter", self.filter_only)):
+        for part, wanted in (("residual_prior", self.prior_only), ("post_filter", self.filter_only)):
             if getattr(model, part, None) is not None:  # each trains only with its own flag
                 getattr(model, part).requires_grad_(wanted)
         inner = cfg.crop - 2 * MARGIN
@@ -247,7 +247,8 @@ class VideoObjective:
     def coded_reference(self, frame: Tensor, reference: Tensor, quality: Tensor) -> Tensor:
         """The model's own P-frame decode of ``frame`` against ``reference``, rounded to 8 bits."""
         flow = estimate_flow_batch(frame, reference, self.model.config.flow_preset)
-        x_hat = self.model(frame, quality, reference, flow).x_hat
+        out = self.model(frame, quality, reference, flow)
+        x_hat = out.features.get("reference_frame", out.x_hat)  # unfiltered: a post-filter only shows
         return x_hat.float().clamp(0, 1).mul(255).round().div(255)
 
     def forward(self, x: Tensor, quality: Tensor, features: bool = False) -> CodecOutput:
@@ -292,7 +293,7 @@ class VideoObjective:
                 "ref_psnr": db(current["ref_mse"])}
 
     def state_dict(self) -> dict:
-        return {"video": True, "prior": self.prior_only, "loop_filter": self.filter_only}
+        return {"video": True, "prior": self.prior_only, "post_filter": self.filter_only}
 
     def load_state_dict(self, state: dict | None) -> None:
         if state is not None and not state.get("video"):

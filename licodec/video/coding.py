@@ -160,9 +160,10 @@ def decompress(source, start: int = 0, stop: int | None = None, weights_dir=None
                                   if damaged_at is not None else "no reference frame precedes it")
         else:
             try:
-                reference = codec.decode_frame(item.streams, codec.frame_quality(q, item.number % header.i_period),
-                                               None if item.frame_type == "I" else reference, size)
-                result = DecodedFrame(item.number, item.frame_type, reference[0].permute(1, 2, 0).numpy().copy())
+                reference, shown = codec.decode_frame_and_show(
+                    item.streams, codec.frame_quality(q, item.number % header.i_period),
+                    None if item.frame_type == "I" else reference, size)
+                result = DecodedFrame(item.number, item.frame_type, shown[0].permute(1, 2, 0).numpy().copy())
             except BitstreamError as exc:
                 reference, damaged_at = None, item.number
                 result = DecodedFrame(item.number, item.frame_type, None, str(exc))
