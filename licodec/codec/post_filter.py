@@ -7,8 +7,8 @@ and from the prediction, to the frame the decoder *shows*; the next frame's refe
 unfiltered sum. It is a quality-enhancement filter outside the coding loop (as MFQE, Yang et al.
 2018, "Multi-Frame Quality Enhancement for Compressed Video", CVPR), so it changes no byte of the
 file and cannot drift. (The same filter inside the loop, its output the next reference, drifted:
-each frame re-filtered its already filtered reference where the residual codes nothing, and over
-one I-period of BasketballPass at q6 the frames fell from +0.08 to -1.4 dB against no filter:
+frames re-filtered their already filtered references, and over one I-period of BasketballPass the
+first P-frame gained 0.04-0.29 dB against no filter and the last lost 0.12-4.0 dB, q2-q8:
 docs/video.md.)
 
 It is trained alone, everything else frozen, on the shown frame's distortion (the rate does not
