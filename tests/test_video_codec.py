@@ -404,6 +404,17 @@ def test_the_residual_streams_cost_what_the_residual_prior_estimates():
         assert abs(real - bits["own"]) > 0.03 * real, quality
 
 
+def _part_training_args(tmp_path, seed: int) -> list[str]:
+    """``licodec train`` arguments for a short video-dvc run on two random photos in ``tmp_path``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(2):
+        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
+    return ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
+            "--lr", "1e-3", "--log-every", "1"]
+
+
 def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
     """``licodec train --model video-dvc --init W --prior`` trains the shipped weights' residual prior
     on, alone, and adds one to weights without one and trains it alone on the rounded rate: the export differs from ``W`` in the prior only,
@@ -418,13 +429,7 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
     from licodec.zoo import create_model
     from licodec.zoo.registry import export_weights
 
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(2):
-        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
-    common = ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
-              "--lr", "1e-3", "--log-every", "1", "--prior"]
+    common = _part_training_args(tmp_path, 3) + ["--prior"]
     shipped = create_model("video-dvc", pretrained=True)
     # the shipped weights have a prior: --prior trains it on (nothing added, nothing else moves)
     assert shipped.residual_prior is not None
@@ -468,7 +473,7 @@ def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
 
 def test_post_filter_training_trains_the_filter_alone(tmp_path, capsys):
     """``licodec train --model video-dvc --init W --post-filter`` adds a post-filter to weights
-    without one and trains it alone on the distortion: the export differs from ``W`` by the filter
+    without one (the shipped weights' own, removed) and trains it alone on the distortion: the export differs from ``W`` by the filter
     only, records its width, and codes; with ``--prior`` too, both train; a resumed run refuses a
     change of ``--post-filter``; the flag without ``--init``, or for video-dcvc, is refused."""
     import json
@@ -478,14 +483,16 @@ def test_post_filter_training_trains_the_filter_alone(tmp_path, capsys):
     from licodec.cli.main import main
     from licodec.zoo import create_model
 
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(4)
-    for i in range(2):
-        Image.fromarray(random_image(rng, 160, 200)).save(data / f"{i}.png")
-    common = ["train", "--model", "video-dvc", "--data", str(data), "--crop", "128", "--batch", "2", "--no-bf16",
-              "--lr", "1e-3", "--log-every", "1", "--init", "video-dvc", "--post-filter"]
+    import dataclasses
+
+    from licodec.zoo.registry import export_weights
+
+    # the shipped weights have a post-filter: weights without one, exported here, get a new one
     shipped = create_model("video-dvc", pretrained=True)
+    assert shipped.post_filter is not None
+    shipped.post_filter, shipped.config = None, dataclasses.replace(shipped.config, post_filter=0)
+    export_weights(shipped, "video-dvc", tmp_path / "plain", half=True)
+    common = _part_training_args(tmp_path, 4) + ["--init", str(tmp_path / "plain"), "--post-filter"]
     assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
     export = tmp_path / "run" / "export"
     meta = json.loads((export / "config.json").read_text())

@@ -102,23 +102,22 @@ class ResidualVideoCodec(VideoCodecBase):
     def add_residual_prior(self, hidden: int = 96) -> None:
         """Give weights without a residual prior a new one of width ``hidden``, which starts as the
         identity (the same files as without it); the config then records it."""
-        if self.residual_prior is not None:
-            raise LicodecError(f"{self.codec_id} already has a residual prior")
-        if hidden < 1:
-            raise LicodecError(f"a residual prior is at least 1 wide, got {hidden}")
-        self.config = dataclasses.replace(self.config, residual_prior=int(hidden))
-        self.residual_prior = self._new_residual_prior().to(self.motion_log_gain.device)
-        self._decoder64 = None
+        self._add_part("residual_prior", "a residual prior", hidden, self._new_residual_prior)
 
     def add_post_filter(self, width: int = 24) -> None:
         """Give weights without a post-filter a new one of width ``width``, which starts as the
         identity (the same frames as without it); the config then records it."""
-        if self.post_filter is not None:
-            raise LicodecError(f"{self.codec_id} already has a post-filter")
+        self._add_part("post_filter", "a post-filter", width,
+                       lambda: PostFilter(self.config.post_filter, self.config.num_qualities))
+
+    def _add_part(self, name: str, what: str, width: int, build) -> None:
+        """A new part ``name`` (config field and attribute) of ``width``, built by ``build()``."""
+        if getattr(self, name) is not None:
+            raise LicodecError(f"{self.codec_id} already has {what}")
         if width < 1:
-            raise LicodecError(f"a post-filter is at least 1 wide, got {width}")
-        self.config = dataclasses.replace(self.config, post_filter=int(width))
-        self.post_filter = PostFilter(int(width), self.config.num_qualities).to(self.motion_log_gain.device)
+            raise LicodecError(f"{what} is at least 1 wide, got {width}")
+        self.config = dataclasses.replace(self.config, **{name: int(width)})
+        setattr(self, name, build().to(self.motion_log_gain.device))
         self._decoder64 = None
 
     def grow_from(self, source: nn.Module) -> None:
