@@ -274,23 +274,37 @@ class VideoCodecBase(GeometricQualities, nn.Module):
         streams, x_hat = self._encode_p(x, torch.tensor([q]), reference, effort)
         return streams, self._to_uint8(x_hat, (h, w))
 
-    @torch.no_grad()
     def decode_frame(self, streams: dict, quality: float, reference: Tensor | None,
                      size: tuple[int, int]) -> Tensor:
         """Inverse of :meth:`encode_frame`: ``(1, 3, H, W)`` uint8."""
-        qt = torch.tensor([self.check_quality(quality)])
-        self.check_streams(streams, "I" if reference is None else "P", size)
-        if reference is None:
-            return self._to_uint8(self._intra_decode(streams, self._intra_quality(qt), size, self._float64()[1]), size)
-        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
-        return self._to_uint8(self._decode_p(streams, qt, ref, size), size)
+        return self._decode_frame(streams, quality, reference, size, show=False)[0]
 
     def decode_frame_and_show(self, streams: dict, quality: float, reference: Tensor | None,
                               size: tuple[int, int]) -> tuple[Tensor, Tensor]:
         """:meth:`decode_frame` (the next reference) and the frame to show, ``(1, 3, H, W)`` uint8
-        each; a codec with a post-filter shows something else than it keeps (here the same tensor)."""
-        reference = self.decode_frame(streams, quality, reference, size)
-        return reference, reference
+        each; a codec with a post-filter shows its P-frames filtered (otherwise the same tensor)."""
+        return self._decode_frame(streams, quality, reference, size, show=True)
+
+    @torch.no_grad()
+    def _decode_frame(self, streams: dict, quality: float, reference: Tensor | None,
+                      size: tuple[int, int], show: bool) -> tuple[Tensor, Tensor]:
+        """The reference and the shown frame (uint8; the same tensor unless ``show`` and the codec
+        filters what it shows)."""
+        qt = torch.tensor([self.check_quality(quality)])
+        self.check_streams(streams, "I" if reference is None else "P", size)
+        if reference is None:
+            frame = self._to_uint8(self._intra_decode(streams, self._intra_quality(qt), size, self._float64()[1]), size)
+            return frame, frame
+        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
+        frame, shown = self._decode_p_and_show(streams, qt, ref, size, show)
+        kept = self._to_uint8(frame, size)
+        return kept, (kept if shown is frame else self._to_uint8(shown, size))
+
+    def _decode_p_and_show(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int],
+                           show: bool) -> tuple[Tensor, Tensor]:
+        """A P-frame (float64, padded) and the frame to show (the same tensor: no post-filter)."""
+        frame = self._decode_p(streams, qt, ref, size)
+        return frame, frame
 
     # -- motion ---------------------------------------------------------------------
     def _motion_forward(self, flow: Tensor, q: Tensor, flow_synthesis: nn.Module,

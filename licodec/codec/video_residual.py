@@ -219,31 +219,21 @@ class ResidualVideoCodec(VideoCodecBase):
         self._check_counts(streams, frame_type, size,
                            {"motion_z": c.motion_N, "motion_y": c.motion_M * 16, "z": i.N, "y": i.M * 16})
 
-    def _decode_p_parts(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """A P-frame and its prediction from its sub-streams and the padded float64 reference
-        (float64, padded)."""
+    def _decode_p_and_show(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int],
+                           show: bool) -> tuple[Tensor, Tensor]:
+        """A P-frame from its sub-streams and the padded float64 reference, and the frame to show:
+        with ``show`` and a post-filter, the frame filtered (seeing the prediction); otherwise the
+        same tensor (float64, padded)."""
         side64, intra_synthesis = self._float64()
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
         prediction = warp(ref, flow_hat)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
         residual_hat = self._intra_decode(streams, qt, size, intra_synthesis, correction)
-        return prediction + residual_hat - RESIDUAL_OFFSET, prediction
+        frame = prediction + residual_hat - RESIDUAL_OFFSET
+        if show and self.post_filter is not None:
+            return frame, side64.post_filter(frame, prediction, qt)
+        return frame, frame
 
     def _decode_p(self, streams: dict, qt: Tensor, ref: Tensor, size: tuple[int, int]) -> Tensor:
         """A P-frame from its sub-streams and the padded float64 reference (float64, padded)."""
-        return self._decode_p_parts(streams, qt, ref, size)[0]
-
-    @torch.no_grad()
-    def decode_frame_and_show(self, streams: dict, quality: float, reference: Tensor | None,
-                              size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """:meth:`decode_frame` (the next reference) and the frame to show, both ``(1, 3, H, W)``
-        uint8: with a post-filter, a P-frame is shown filtered (float64) and kept unfiltered as the
-        reference; otherwise both are the same tensor."""
-        if self.post_filter is None or reference is None:
-            return super().decode_frame_and_show(streams, quality, reference, size)
-        qt = torch.tensor([self.check_quality(quality)])
-        self.check_streams(streams, "P", size)
-        ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
-        frame, prediction = self._decode_p_parts(streams, qt, ref, size)
-        shown = self._float64()[0].post_filter(frame, prediction, qt)
-        return self._to_uint8(frame, size), self._to_uint8(shown, size)
+        return self._decode_p_and_show(streams, qt, ref, size, show=False)[0]
