@@ -111,17 +111,21 @@ def test_a_damaged_frame_is_reported_and_decoding_resumes_at_the_next_i_frame(co
 def test_encoded_with_two_threads_decodes_with_one_to_identical_frames(name, tmp_path):
     """Over a whole I-period of noise frames, the decoder at 1 thread rebuilds exactly the
     references the encoder built at 2 threads (float64 decoder side, 8-bit references), and shows
-    exactly the frames a decoder at 2 threads shows (video-dvc's post-filter acts here)."""
+    exactly the frames a decoder at 2 threads shows (video-dvc's post-filter and residual adapters
+    act here)."""
     code = _BUILD + f"""
 import sys, numpy as np, torch
 sys.path.insert(0, {str(tmp_path)!r})
 torch.set_num_threads(int(sys.argv[1]))
 from licodec.video import coding
 codec = build({name!r}, **{SMALL[name]!r})
-if {name!r} == "video-dvc":  # a post-filter that acts
+if {name!r} == "video-dvc":  # a post-filter and residual adapters that act
     codec.add_post_filter(4)
+    codec.add_residual_adapter(2)
     with torch.no_grad():
         torch.nn.init.normal_(codec.post_filter.net[-1].weight, std=0.05)
+        for branch in [*codec.residual_adapter.analysis, *codec.residual_adapter.synthesis]:
+            torch.nn.init.normal_(branch[-1].weight, std=0.05)
     codec.refresh()
 rng = np.random.default_rng(7)
 frames = [rng.integers(0, 256, (72, 100, 3), dtype=np.uint8) for _ in range(6)]
@@ -347,6 +351,39 @@ def test_a_post_filter_changes_only_the_shown_p_frames():
         fresh.add_post_filter(6)
 
 
+def test_residual_adapters_start_as_the_identity_and_the_decoder_follows_them():
+    """New residual adapters leave every byte as it was. Adapters that act change the P-frames'
+    residual streams only (motion and I-frames as before), and the decoder, which synthesises the
+    residual with them, rebuilds the encoder's frames, at effort 0 and at effort 2 (which refines
+    the latents through the adapted transforms and leaves the adapters without gradients)."""
+    frames = clip(3)
+    plain = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
+    fresh = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
+    fresh.load_state_dict(plain.state_dict())
+    fresh.refresh()
+    fresh.add_residual_adapter(2)
+    assert fresh.config.residual_adapter == 2 and len(fresh.residual_adapter.analysis) == 4
+    assert encode(plain, frames) == encode(fresh, frames)
+    with torch.no_grad():
+        for branch in [*fresh.residual_adapter.analysis, *fresh.residual_adapter.synthesis]:
+            torch.nn.init.normal_(branch[-1].weight, std=0.05)
+    fresh.refresh()
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in frames]
+    i_streams, reference = plain.encode_frame(x[0], 3.0, None)
+    assert fresh.encode_frame(x[0], 3.0, None)[0] == i_streams
+    p_plain, p_adapted = plain.encode_frame(x[1], 3.0, reference)[0], fresh.encode_frame(x[1], 3.0, reference)[0]
+    assert [p_plain[k] == p_adapted[k] for k in ("motion_z", "motion_y", "y")] == [True, True, False]
+    for effort in (0, 2):
+        data = encode(fresh, frames, effort=effort)
+        reference = None
+        for i, (frame, decoded) in enumerate(zip(x, coding.decompress(data, codec=fresh), strict=True)):
+            _, reference = fresh.encode_frame(frame, 3.0, None if i % 3 == 0 else reference, effort=effort)
+            assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), (effort, i)
+    assert all(p.grad is None for p in fresh.residual_adapter.parameters())
+    with pytest.raises(LicodecError, match="already has residual adapters"):
+        fresh.add_residual_adapter(2)
+
+
 def test_refinement_weighs_the_residual_at_the_prior_tables():
     """At effort > 0 the encoder refines the residual's latents for the tables it will code them
     with: with a prior the refined latents, and so the decoded P-frame, differ from the prior-free
@@ -522,6 +559,47 @@ def test_post_filter_training_trains_the_filter_alone(tmp_path, capsys):
     cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, post_filter=True, init="x")
     with pytest.raises(LicodecError, match="post-filter of residual P-frames"):
         VideoObjective(build("video-dcvc", **SMALL["video-dcvc"]), cfg, torch.device("cpu"))  # noqa: F821
+
+
+def test_residual_adapter_training_trains_the_adapters_alone(tmp_path, capsys):
+    """``licodec train --model video-dvc --init W --residual-adapter`` adds residual adapters to
+    weights without them and trains them alone: the export differs from ``W`` by the adapters only,
+    records their rank, and codes; with ``--prior`` too, both train; ``--residual-adapter`` with
+    ``--post-filter`` is refused, and so is a resumed run that changes the flag."""
+    import dataclasses
+    import json
+
+    from safetensors.torch import load_file
+
+    from licodec.cli.main import main
+    from licodec.zoo import create_model
+    from licodec.zoo.registry import export_weights
+
+    shipped = create_model("video-dvc", pretrained=True)
+    if shipped.residual_adapter is not None:  # weights without adapters, exported here
+        shipped.residual_adapter, shipped.config = None, dataclasses.replace(shipped.config, residual_adapter=0)
+    export_weights(shipped, "video-dvc", tmp_path / "plain", half=True)
+    common = _part_training_args(tmp_path, 5) + ["--init", str(tmp_path / "plain"), "--residual-adapter"]
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    export = tmp_path / "run" / "export"
+    meta = json.loads((export / "config.json").read_text())
+    assert meta["config"]["residual_adapter"] == 8 and "--residual-adapter" in meta["training"]["command"]
+    trained, before = load_file(export / "model.safetensors"), shipped.state_dict()
+    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("residual_adapter.")}
+    assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before)
+    assert trained["residual_adapter.synthesis.3.1.weight"].abs().max() > 0  # a zero-initialised layer moved
+    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
+    decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
+    assert len(decoded) == 3 and all(d.damage is None for d in decoded)
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "both"), "--prior"]) == 0
+    both = load_file(tmp_path / "both" / "export" / "model.safetensors")
+    assert both["residual_adapter.analysis.0.1.weight"].abs().max() > 0
+    assert not torch.equal(both["residual_prior.net.4.weight"], before["residual_prior.net.4.weight"].to(torch.float16))
+    capsys.readouterr()
+    assert main(common + ["--steps", "1", "--out", str(tmp_path / "mixed"), "--post-filter"]) != 0
+    assert "one after the other" in capsys.readouterr().err
+    assert main([a for a in common if a != "--residual-adapter"] + ["--steps", "3", "--out", str(tmp_path / "run")]) != 0
+    assert "residual adapters" in capsys.readouterr().err
 
 
 def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):

@@ -404,6 +404,11 @@ def _train(sub) -> None:
                           "shown corrected from its prediction; the reference stays unfiltered), all else "
                           "frozen, on the shown frame's distortion; adds one if they have none. With --prior, "
                           "the residual prior trains too (on the rate)")
+    vid.add_argument("--residual-adapter", action="store_true",
+                     help="video-dvc: train only the residual adapters of the --init weights (low-rank branches "
+                          "that fit the image codec's transforms to residuals), all else frozen, on the P-frame's "
+                          "rate (rounded latents) and its unfiltered distortion; adds rank-8 ones if they have "
+                          "none. With --prior, the residual prior trains too")
     vid.add_argument("--video-data", default="",
                      help="folder of clips (folders of PNG frames) that give 30%% of the pairs, e.g. "
                           "../shared/data/video/vimeo_septuplet_samples")
@@ -454,7 +459,8 @@ def _train(sub) -> None:
                           adv_start=max(args.adv_start, -1), adv_weight=args.adv_weight,
                           adv_on_sample=args.adv_on_sample, disc_warmup=args.disc_warmup, rung=args.rung,
                           adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
-                          prior=args.prior, post_filter=args.post_filter, video_data=args.video_data, p_chain=args.p_chain,
+                          prior=args.prior, post_filter=args.post_filter,
+                          residual_adapter=args.residual_adapter, video_data=args.video_data, p_chain=args.p_chain,
                           sprites=args.sprites,
                           entropy_lr_mult=args.entropy_lr_mult, ema=args.ema, keep_every=args.keep_every)
         if args.video_data and not Path(args.video_data).is_dir():

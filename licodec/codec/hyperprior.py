@@ -192,21 +192,25 @@ class VariableRateHyperprior(GeometricQualities, nn.Module):
         return (1, self.config.N, hp // 64, wp // 64)
 
     @torch.no_grad()
-    def compress_tile(self, x: Tensor, quality: float, effort: int = 0, correction=None) -> dict:
+    def compress_tile(self, x: Tensor, quality: float, effort: int = 0, correction=None, transforms=None) -> dict:
         """Code one tile ``(1, 3, h, w)`` in [0, 1]; returns named sub-streams.
         ``effort`` > 0 refines the latents for this image first (:mod:`licodec.codec.refine`).
         ``correction``: a factor on the final scales from the hyper parameters (space-channel
         context models only; a residual prior's, :mod:`licodec.codec.residual_prior`), called with
-        float64 ones when coding and float32 ones when refining; the decoder must be given the same."""
+        float64 ones when coding and float32 ones when refining; the decoder must be given the same.
+        ``transforms``: ``(g_a, g_s)`` to use instead of the codec's own (a residual coder's adapted
+        ones, :mod:`licodec.codec.residual_adapter`); the decoder must synthesise with that ``g_s``."""
         padded, size = pad_to_multiple(x, self.stride)
+        g_a = self.g_a if transforms is None else transforms[0]
         extra = {} if correction is None else {"correction": correction}
         if effort:
-            y, z = refine_latents(self, padded, quality, EFFORT_ITERATIONS[effort], size, correction=correction)
+            y, z = refine_latents(self, padded, quality, EFFORT_ITERATIONS[effort], size, correction=correction,
+                                  transforms=transforms)
             streams, _ = self.latent.compress(y.contiguous(), z=z.contiguous(), **extra)
             return streams
         gain, _ = self._gains(quality_tensor(quality, 1))
         # channels-last runs oneDNN's faster convolution kernels on CPU (about -30% here)
-        y = self.g_a(padded.contiguous(memory_format=torch.channels_last)) * gain
+        y = g_a(padded.contiguous(memory_format=torch.channels_last)) * gain
         streams, _ = self.latent.compress(y.contiguous(), **extra)
         return streams
 

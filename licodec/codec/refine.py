@@ -49,18 +49,19 @@ def sga_round(r: Tensor, tau: float, generator: torch.Generator | None = None) -
     return floor + probs[..., 1]
 
 
-def _rd_cost(codec, x: Tensor, y: Tensor, z: Tensor, inv_gain: Tensor, lam: float, quantize, size,
+def _rd_cost(codec, g_s, x: Tensor, y: Tensor, z: Tensor, inv_gain: Tensor, lam: float, quantize, size,
              correction=None) -> Tensor:
     extra = {} if correction is None else {"correction": correction}
     y_hat, likelihoods = codec.latent(y, z=z, quantize=quantize, **extra)
-    x_hat = codec.g_s(y_hat * inv_gain)[..., : size[0], : size[1]]
+    x_hat = g_s(y_hat * inv_gain)[..., : size[0], : size[1]]
     mse = (x_hat.float() - x[..., : size[0], : size[1]]).pow(2).mean()
     bits = sum(-torch.log2(lik).sum() for lik in likelihoods.values())
     return lam * 255**2 * mse + bits / (size[0] * size[1])
 
 
 def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tuple[int, int],
-                   lr: float | None = None, check_every: int = 5, correction=None) -> tuple[Tensor, Tensor]:
+                   lr: float | None = None, check_every: int = 5, correction=None,
+                   transforms=None) -> tuple[Tensor, Tensor]:
     """Refined ``(y, z)`` for the padded image ``x`` ``(1, 3, H', W')`` in [0, 1] whose top-left
     ``size`` is the real image. ``codec`` is a variable-rate hyperprior-family codec.
 
@@ -68,11 +69,14 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
     bounds, all three from the latent codec's ``refine_step``: the latents' scale follows the
     quality's gain, and so does the best step; the measurements are beside each rule.
     ``correction``: the factor on the latent codec's final scales, as the coder will use it (a
-    residual prior's, :mod:`licodec.codec.residual_prior`), so that the cost is the one coded."""
+    residual prior's, :mod:`licodec.codec.residual_prior`), so that the cost is the one coded.
+    ``transforms``: ``(g_a, g_s)`` instead of the codec's own (a residual coder's adapted ones)."""
+    g_a, g_s = (codec.g_a, codec.g_s) if transforms is None else transforms
     with torch.no_grad():
         gain, inv_gain = codec._gains(torch.tensor([float(quality)]))
     lam = codec.lambda_for_quality(float(quality))
-    params = [p for p in codec.parameters() if p.requires_grad]
+    owners = [codec] if transforms is None else [codec, *transforms]  # frozen while the latents descend
+    params = list({id(p): p for m in owners for p in m.parameters() if p.requires_grad}.values())
     was_training = codec.training
     codec.eval()
     for p in params:
@@ -80,9 +84,9 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
     try:
         x = x.contiguous(memory_format=torch.channels_last)  # oneDNN's faster kernels
         with torch.no_grad():
-            y0 = codec.g_a(x) * gain
+            y0 = g_a(x) * gain
             z0 = codec.latent.h_a(y0)
-            best = (float(_rd_cost(codec, x, y0, z0, inv_gain, lam, torch.round, size, correction)), y0, z0)
+            best = (float(_rd_cost(codec, g_s, x, y0, z0, inv_gain, lam, torch.round, size, correction)), y0, z0)
         if lr is None:
             factor, low, high = codec.latent.refine_step
             lr = min(max(factor * float(y0.std()), low), high)
@@ -96,13 +100,13 @@ def refine_latents(codec, x: Tensor, quality: float, iterations: int, size: tupl
             # the descent runs in bfloat16 where the CPU has it natively (about 2.5x faster on
             # AMX); the checks below, which pick the latents that are coded, in float32
             with torch.enable_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
-                loss = _rd_cost(codec, x, y, z, inv_gain, lam, lambda r: sga_round(r, tau, noise), size, correction)
+                loss = _rd_cost(codec, g_s, x, y, z, inv_gain, lam, lambda r: sga_round(r, tau, noise), size, correction)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             opt.step()
             if (it + 1) % check_every == 0 or it + 1 == iterations:
                 with torch.no_grad():
-                    cost = float(_rd_cost(codec, x, y, z, inv_gain, lam, torch.round, size, correction))
+                    cost = float(_rd_cost(codec, g_s, x, y, z, inv_gain, lam, torch.round, size, correction))
                 if cost < best[0]:
                     best = (cost, y.detach().clone(), z.detach().clone())
         return best[1], best[2]

@@ -21,6 +21,12 @@ on the filter (:meth:`ResidualVideoCodec.decode_frame_and_show`). It is trained 
 shown frame's distortion (``licodec train --model video-dvc --init WEIGHTS --post-filter``).
 I-frames are shown as decoded.
 
+With ``config.residual_adapter`` > 0 the residual is analysed and synthesised by the image codec's
+transforms with low-rank adapters beside each convolution (:mod:`licodec.codec.residual_adapter`),
+which fit them to residuals; I-frames keep the image codec's own. They are trained alone (with
+``--prior``, together with the residual prior) on the P-frame's rate and unfiltered distortion
+(``licodec train --model video-dvc --init WEIGHTS --residual-adapter``).
+
 Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
 residual prior and its analysis of the prediction, the intra codec's synthesis of I-frames and
 residuals, and the post-filter) runs in float64 at coding time and references are rounded to
@@ -41,8 +47,9 @@ from torch import Tensor, nn
 
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
 from licodec.codec.context import SpaceChannelContextLatentCodec
-from licodec.codec.post_filter import PostFilter
 from licodec.codec.motion import warp
+from licodec.codec.post_filter import PostFilter
+from licodec.codec.residual_adapter import ResidualAdapter
 from licodec.codec.residual_prior import ResidualPrior
 from licodec.codec.video import VideoCodecBase, VideoConfigBase, _synthesis
 from licodec.errors import LicodecError
@@ -57,10 +64,14 @@ class ResidualVideoConfig(VideoConfigBase):
     residual_prior: the width of the residual's conditional prior
     (:class:`~licodec.codec.residual_prior.ResidualPrior`); 0: none, the residual is coded with
     the intra codec's own entropy model; post_filter: the width of the P-frames' post-filter
-    (:class:`~licodec.codec.post_filter.PostFilter`); 0: none."""
+    (:class:`~licodec.codec.post_filter.PostFilter`); 0: none; residual_adapter: the rank of the
+    low-rank adapters that fit the image codec's transforms to residuals
+    (:class:`~licodec.codec.residual_adapter.ResidualAdapter`); 0: none, residuals are coded with
+    the image codec's own transforms."""
 
     residual_prior: int = 0
     post_filter: int = 0
+    residual_adapter: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +79,8 @@ class ResidualVideoConfig(VideoConfigBase):
             raise ValueError(f"residual_prior must not be negative, got {self.residual_prior}")
         if self.post_filter < 0:
             raise ValueError(f"post_filter must not be negative, got {self.post_filter}")
+        if self.residual_adapter < 0:
+            raise ValueError(f"residual_adapter must not be negative, got {self.residual_adapter}")
 
 
 class ResidualVideoCodec(VideoCodecBase):
@@ -92,6 +105,7 @@ class ResidualVideoCodec(VideoCodecBase):
             p.requires_grad_(False)
         self.residual_prior = self._new_residual_prior() if c.residual_prior else None
         self.post_filter = PostFilter(c.post_filter, c.num_qualities) if c.post_filter else None
+        self.residual_adapter = self._new_residual_adapter() if c.residual_adapter else None
 
     def _new_residual_prior(self) -> ResidualPrior:
         if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
@@ -109,6 +123,22 @@ class ResidualVideoCodec(VideoCodecBase):
         identity (the same frames as without it); the config then records it."""
         self._add_part("post_filter", "a post-filter", width,
                        lambda: PostFilter(self.config.post_filter, self.config.num_qualities))
+
+    def add_residual_adapter(self, rank: int = 8) -> None:
+        """Give weights without residual adapters new ones of rank ``rank``, which start as the
+        identity (the image codec's own transforms, the same files as without them); the config
+        then records them."""
+        self._add_part("residual_adapter", "residual adapters", rank, self._new_residual_adapter)
+
+    def _new_residual_adapter(self) -> ResidualAdapter:
+        return ResidualAdapter(self.intra.g_a, self.intra.g_s, self.config.residual_adapter)
+
+    def _residual_transforms(self) -> tuple[nn.Module, nn.Module]:
+        """The residual's ``(g_a, g_s)``: the image codec's, adapted if the codec has adapters."""
+        intra = self.intra
+        if self.residual_adapter is None:
+            return intra.g_a, intra.g_s
+        return self.residual_adapter.transforms(intra.g_a, intra.g_s)
 
     def _add_part(self, name: str, what: str, width: int, build) -> None:
         """A new part ``name`` (config field and attribute) of ``width``, built by ``build()``."""
@@ -148,7 +178,8 @@ class ResidualVideoCodec(VideoCodecBase):
         prediction = warp(reference, flow_hat)
         intra = self.intra
         gain, inv_gain = intra._gains(q)
-        y = intra.g_a(x - prediction + RESIDUAL_OFFSET) * gain
+        g_a, g_s = self._residual_transforms()
+        y = g_a(x - prediction + RESIDUAL_OFFSET) * gain
         extra = {}
         if self.residual_prior is not None:
             with torch.autocast(device_type=x.device.type, enabled=False):  # it codes in float64
@@ -158,7 +189,7 @@ class ResidualVideoCodec(VideoCodecBase):
         y_hat, residual = intra.latent(y, coded_scales=coded_scales, quantize=quantize, **extra)
         likelihoods = {**residual, **likelihoods}
         bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in likelihoods.values())
-        x_hat = prediction + intra.g_s(y_hat * inv_gain) - RESIDUAL_OFFSET
+        x_hat = prediction + g_s(y_hat * inv_gain) - RESIDUAL_OFFSET
         features = {"prediction": prediction, "flow_hat": flow_hat, "reference_frame": x_hat}
         if self.post_filter is not None:  # the shown frame; the next reference stays unfiltered
             x_hat = self.post_filter(x_hat, prediction, q)
@@ -172,6 +203,8 @@ class ResidualVideoCodec(VideoCodecBase):
             side.residual_prior = self.residual_prior
         if self.post_filter is not None:
             side.post_filter = self.post_filter
+        if self.residual_adapter is not None:  # the adapted synthesis (with the image codec's layers)
+            side.residual_synthesis = self._residual_transforms()[1]
         return side
 
 
@@ -194,6 +227,10 @@ class ResidualVideoCodec(VideoCodecBase):
 
         return correction
 
+    def _residual_synthesis64(self, side64: nn.Module, intra_synthesis64: nn.Module) -> nn.Module:
+        """The residual's float64 synthesis: the adapted one, else the image codec's."""
+        return side64.residual_synthesis if self.residual_adapter is not None else intra_synthesis64
+
     def _entropy_layers(self) -> list[nn.Module]:
         return [self.motion_latent]
 
@@ -208,8 +245,10 @@ class ResidualVideoCodec(VideoCodecBase):
         prediction = warp(ref, flow_hat)
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
-        streams = self.intra.compress_tile(residual, float(qt), effort, correction)
-        residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]), intra_synthesis, correction)
+        transforms = None if self.residual_adapter is None else self._residual_transforms()
+        streams = self.intra.compress_tile(residual, float(qt), effort, correction, transforms)
+        residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]),
+                                          self._residual_synthesis64(side64, intra_synthesis), correction)
         return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
@@ -228,7 +267,8 @@ class ResidualVideoCodec(VideoCodecBase):
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
         prediction = warp(ref, flow_hat)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
-        residual_hat = self._intra_decode(streams, qt, size, intra_synthesis, correction)
+        residual_hat = self._intra_decode(streams, qt, size, self._residual_synthesis64(side64, intra_synthesis),
+                                          correction)
         frame = prediction + residual_hat - RESIDUAL_OFFSET
         if show and self.post_filter is not None:
             return frame, side64.post_filter(frame, prediction, qt)

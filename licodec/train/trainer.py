@@ -100,6 +100,7 @@ class TrainConfig:
     # (licodec.train.vq_prior_objective), video-dvc's residual prior (licodec.train.video_objective)
     prior: bool = False
     post_filter: bool = False  # video-dvc: train only the P-frames' post-filter (with --prior, both)
+    residual_adapter: bool = False  # video-dvc: train only the residual adapters (with --prior, both)
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
@@ -195,6 +196,8 @@ def command_line(cfg: dict) -> str:
         parts.append("--prior")
     if cfg.get("post_filter"):
         parts.append("--post-filter")
+    if cfg.get("residual_adapter"):
+        parts.append("--residual-adapter")
     for key in ("adv_on_sample", "adv_detail", "adv_conditional"):
         if cfg.get(key):
             parts.append("--" + key.replace("_", "-"))
@@ -359,10 +362,12 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
             what = "trains" if ckpt["train_config"].get("prior", False) else "does not train"
             raise LicodecError(f"{ckpt_path} {what} a learned prior alone (--prior), unlike this run; "
                                "use --restart or another --out")
-        if ckpt["train_config"].get("post_filter", False) != cfg.post_filter:
-            what = "trains" if ckpt["train_config"].get("post_filter", False) else "does not train"
-            raise LicodecError(f"{ckpt_path} {what} the post-filter (--post-filter), unlike this run; "
-                               "use --restart or another --out")
+        for key, flag, part in (("post_filter", "--post-filter", "the post-filter"),
+                                ("residual_adapter", "--residual-adapter", "the residual adapters")):
+            if ckpt["train_config"].get(key, False) != getattr(cfg, key):
+                what = "trains" if ckpt["train_config"].get(key, False) else "does not train"
+                raise LicodecError(f"{ckpt_path} {what} {part} ({flag}), unlike this run; "
+                                   "use --restart or another --out")
         load_trainable_state(model, ckpt["model"])
         if distiller is not None:
             distiller.load_state_dict(ckpt["distill"])

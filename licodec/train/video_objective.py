@@ -35,6 +35,12 @@ With ``--post-filter`` (video-dvc, from ``--init`` weights) only the P-frames' p
 (:mod:`licodec.codec.post_filter`; a new one starts as the identity), on the distortion of the
 shown (filtered) frame (the rate does not depend on it); with ``--prior`` as well, both train, each
 on its own term of the loss. A chain's references (``--p-chain``) are unfiltered, as in coding. Without ``--post-filter`` a filter, if any, stays frozen.
+With ``--residual-adapter`` (video-dvc, from ``--init`` weights) only the residual adapters train
+(:mod:`licodec.codec.residual_adapter`; weights without them get new ones of rank
+``RESIDUAL_ADAPTER_RANK``, which start as the identity), on the rate of the rounded residual
+latents (straight-through, as the coder pays it) and the distortion of the *unfiltered* frame (the
+next reference; a post-filter, if any, stays frozen); with ``--prior`` as well, the residual prior
+trains too. Not with ``--post-filter``: the two train on different frames' distortion.
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
@@ -60,6 +66,7 @@ from licodec.errors import LicodecError
 WARMUP_STEPS = 2000
 RESIDUAL_PRIOR_WIDTH = 96  # the width of a new residual prior (--prior): 0.21 M parameters
 POST_FILTER_WIDTH = 24  # the width of a new post-filter (--post-filter): 13.2 k parameters
+RESIDUAL_ADAPTER_RANK = 8  # the rank of new residual adapters (--residual-adapter): 0.16 M parameters
 MARGIN = 32  # pixels cut on each side of a synthetic pair
 REAL_SHARE = 0.3  # share of pairs from real clips when --video-data is given
 
@@ -123,8 +130,13 @@ class VideoObjective:
                                "or --teacher")
         self.prior_only = bool(cfg.prior)
         self.filter_only = bool(getattr(cfg, "post_filter", False))
+        self.adapter_only = bool(getattr(cfg, "residual_adapter", False))
+        if self.filter_only and self.adapter_only:
+            raise LicodecError("--post-filter trains on the shown frame, --residual-adapter on the unfiltered one: "
+                               "train them one after the other")
         for flag, part, wanted in (("--prior", "the residual prior", self.prior_only),
-                                   ("--post-filter", "the post-filter", self.filter_only)):
+                                   ("--post-filter", "the post-filter", self.filter_only),
+                                   ("--residual-adapter", "the residual adapters", self.adapter_only)):
             if not wanted:
                 continue
             if not hasattr(model, "add_residual_prior"):
@@ -135,9 +147,12 @@ class VideoObjective:
             model.add_residual_prior(RESIDUAL_PRIOR_WIDTH)
         if self.filter_only and model.post_filter is None:
             model.add_post_filter(POST_FILTER_WIDTH)
-        if self.prior_only or self.filter_only:
+        if self.adapter_only and model.residual_adapter is None:
+            model.add_residual_adapter(RESIDUAL_ADAPTER_RANK)
+        if self.prior_only or self.filter_only or self.adapter_only:
             model.requires_grad_(False)
-        for part, wanted in (("residual_prior", self.prior_only), ("post_filter", self.filter_only)):
+        for part, wanted in (("residual_prior", self.prior_only), ("post_filter", self.filter_only),
+                             ("residual_adapter", self.adapter_only)):
             if getattr(model, part, None) is not None:  # each trains only with its own flag
                 getattr(model, part).requires_grad_(wanted)
         inner = cfg.crop - 2 * MARGIN
@@ -258,14 +273,17 @@ class VideoObjective:
         for frame in frames[1:-1]:
             reference = self.coded_reference(frame, reference, quality)
         flow = estimate_flow_batch(cur, reference, self.model.config.flow_preset)
-        out = self.model(cur, quality, reference, flow, **({"quantize": ste_round} if self.prior_only else {}))
+        rounded = self.prior_only or self.adapter_only  # the rate the coder pays
+        out = self.model(cur, quality, reference, flow, **({"quantize": ste_round} if rounded else {}))
         out.features.update({"current": cur, "reference": reference})
         return out
 
     def loss(self, model, out, x: Tensor, quality: Tensor, step: int) -> dict:
         cur = out.features["current"]
         lam = torch.tensor([model.lambda_for_quality(float(q)) for q in quality], device=cur.device)
-        mse = (255 * (out.x_hat.float() - cur)).square().flatten(1).mean(1)
+        # the adapters fit the next reference (unfiltered); everything else the frame shown
+        x_hat = out.features["reference_frame"] if self.adapter_only else out.x_hat
+        mse = (255 * (x_hat.float() - cur)).square().flatten(1).mean(1)
         pred_mse = (255 * (out.features["prediction"].float() - cur)).square().flatten(1).mean(1)
         pixels = cur.shape[-2] * cur.shape[-1]
         bpp = out.bits / pixels
@@ -281,7 +299,7 @@ class VideoObjective:
         return {}
 
     def aux_loss(self, model):
-        if self.prior_only or self.filter_only:  # the motion coder's entropy tables stay as they are
+        if self.prior_only or self.filter_only or self.adapter_only:  # the motion coder's tables stay
             return None
         return sum(m.z_model.loss() for m in model.children() if hasattr(m, "z_model"))
 
@@ -293,7 +311,8 @@ class VideoObjective:
                 "ref_psnr": db(current["ref_mse"])}
 
     def state_dict(self) -> dict:
-        return {"video": True, "prior": self.prior_only, "post_filter": self.filter_only}
+        return {"video": True, "prior": self.prior_only, "post_filter": self.filter_only,
+                "residual_adapter": self.adapter_only}
 
     def load_state_dict(self, state: dict | None) -> None:
         if state is not None and not state.get("video"):
