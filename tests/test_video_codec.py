@@ -452,6 +452,46 @@ def _part_training_args(tmp_path, seed: int) -> list[str]:
             "--lr", "1e-3", "--log-every", "1"]
 
 
+def _shipped_video_dvc():
+    from licodec.zoo import create_model
+
+    return create_model("video-dvc", pretrained=True)
+
+
+def _train_a_new_part(tmp_path, seed: int, part: str, flag: str, width: int):
+    """The shipped video-dvc weights without ``part`` (exported to ``tmp_path/plain``), then
+    ``licodec train ... --init plain FLAG`` for 2 steps into ``tmp_path/run``; checks that the export
+    records the new part's ``width`` and the flag, differs from the plain weights by the part
+    alone, and codes. Returns the run's arguments (without ``--steps``/``--out``), the exported
+    tensors and the plain weights' state."""
+    import dataclasses
+    import json
+
+    from safetensors.torch import load_file
+
+    from licodec.cli.main import main
+    from licodec.zoo import create_model
+    from licodec.zoo.registry import export_weights
+
+    shipped = _shipped_video_dvc()
+    if getattr(shipped, part) is not None:
+        setattr(shipped, part, None)
+        shipped.config = dataclasses.replace(shipped.config, **{part: 0})
+    export_weights(shipped, "video-dvc", tmp_path / "plain", half=True)
+    common = _part_training_args(tmp_path, seed) + ["--init", str(tmp_path / "plain"), flag]
+    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
+    export = tmp_path / "run" / "export"
+    meta = json.loads((export / "config.json").read_text())
+    assert meta["config"][part] == width and flag in meta["training"]["command"]
+    trained, before = load_file(export / "model.safetensors"), shipped.state_dict()
+    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith(part + ".")}
+    assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before)
+    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
+    decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
+    assert len(decoded) == 3 and all(d.damage is None for d in decoded)
+    return common, trained, before
+
+
 def test_prior_training_trains_the_residual_prior_alone(tmp_path, capsys):
     """``licodec train --model video-dvc --init W --prior`` trains the shipped weights' residual prior
     on, alone, and adds one to weights without one and trains it alone on the rounded rate: the export differs from ``W`` in the prior only,
@@ -513,34 +553,13 @@ def test_post_filter_training_trains_the_filter_alone(tmp_path, capsys):
     without one (the shipped weights' own, removed) and trains it alone on the distortion: the export differs from ``W`` by the filter
     only, records its width, and codes; with ``--prior`` too, both train; a resumed run refuses a
     change of ``--post-filter``; the flag without ``--init``, or for video-dcvc, is refused."""
-    import json
-
     from safetensors.torch import load_file
 
     from licodec.cli.main import main
-    from licodec.zoo import create_model
 
-    import dataclasses
-
-    from licodec.zoo.registry import export_weights
-
-    # the shipped weights have a post-filter: weights without one, exported here, get a new one
-    shipped = create_model("video-dvc", pretrained=True)
-    assert shipped.post_filter is not None
-    shipped.post_filter, shipped.config = None, dataclasses.replace(shipped.config, post_filter=0)
-    export_weights(shipped, "video-dvc", tmp_path / "plain", half=True)
-    common = _part_training_args(tmp_path, 4) + ["--init", str(tmp_path / "plain"), "--post-filter"]
-    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
-    export = tmp_path / "run" / "export"
-    meta = json.loads((export / "config.json").read_text())
-    assert meta["config"]["post_filter"] == 24 and "--post-filter" in meta["training"]["command"]
-    trained, before = load_file(export / "model.safetensors"), shipped.state_dict()
-    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("post_filter.")}
-    assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before)
+    assert _shipped_video_dvc().post_filter is not None  # the shipped weights have one: it is removed
+    common, trained, before = _train_a_new_part(tmp_path, 4, "post_filter", "--post-filter", 24)
     assert trained["post_filter.net.4.weight"].abs().max() > 0  # the zero-initialised layer moved
-    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
-    decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
-    assert len(decoded) == 3 and all(d.damage is None for d in decoded)
     # both parts at once: each moves
     assert main(common + ["--steps", "1", "--out", str(tmp_path / "both"), "--prior"]) == 0
     both = load_file(tmp_path / "both" / "export" / "model.safetensors")
@@ -566,31 +585,12 @@ def test_residual_adapter_training_trains_the_adapters_alone(tmp_path, capsys):
     weights without them and trains them alone: the export differs from ``W`` by the adapters only,
     records their rank, and codes; with ``--prior`` too, both train; ``--residual-adapter`` with
     ``--post-filter`` is refused, and so is a resumed run that changes the flag."""
-    import dataclasses
-    import json
-
     from safetensors.torch import load_file
 
     from licodec.cli.main import main
-    from licodec.zoo import create_model
-    from licodec.zoo.registry import export_weights
 
-    shipped = create_model("video-dvc", pretrained=True)
-    if shipped.residual_adapter is not None:  # weights without adapters, exported here
-        shipped.residual_adapter, shipped.config = None, dataclasses.replace(shipped.config, residual_adapter=0)
-    export_weights(shipped, "video-dvc", tmp_path / "plain", half=True)
-    common = _part_training_args(tmp_path, 5) + ["--init", str(tmp_path / "plain"), "--residual-adapter"]
-    assert main(common + ["--steps", "2", "--out", str(tmp_path / "run")]) == 0
-    export = tmp_path / "run" / "export"
-    meta = json.loads((export / "config.json").read_text())
-    assert meta["config"]["residual_adapter"] == 8 and "--residual-adapter" in meta["training"]["command"]
-    trained, before = load_file(export / "model.safetensors"), shipped.state_dict()
-    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("residual_adapter.")}
-    assert all(torch.equal(trained[k], before[k].to(trained[k].dtype)) for k in before)
+    common, trained, before = _train_a_new_part(tmp_path, 5, "residual_adapter", "--residual-adapter", 8)
     assert trained["residual_adapter.synthesis.3.1.weight"].abs().max() > 0  # a zero-initialised layer moved
-    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
-    decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
-    assert len(decoded) == 3 and all(d.damage is None for d in decoded)
     assert main(common + ["--steps", "1", "--out", str(tmp_path / "both"), "--prior"]) == 0
     both = load_file(tmp_path / "both" / "export" / "model.safetensors")
     assert both["residual_adapter.analysis.0.1.weight"].abs().max() > 0

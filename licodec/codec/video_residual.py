@@ -227,10 +227,6 @@ class ResidualVideoCodec(VideoCodecBase):
 
         return correction
 
-    def _residual_synthesis64(self, side64: nn.Module, intra_synthesis64: nn.Module) -> nn.Module:
-        """The residual's float64 synthesis: the adapted one, else the image codec's."""
-        return side64.residual_synthesis if self.residual_adapter is not None else intra_synthesis64
-
     def _entropy_layers(self) -> list[nn.Module]:
         return [self.motion_latent]
 
@@ -245,10 +241,9 @@ class ResidualVideoCodec(VideoCodecBase):
         prediction = warp(ref, flow_hat)
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
-        transforms = None if self.residual_adapter is None else self._residual_transforms()
-        streams = self.intra.compress_tile(residual, float(qt), effort, correction, transforms)
+        streams = self.intra.compress_tile(residual, float(qt), effort, correction, self._residual_transforms())
         residual_hat = self._intra_decode(streams, qt, tuple(x.shape[-2:]),
-                                          self._residual_synthesis64(side64, intra_synthesis), correction)
+                                          getattr(side64, "residual_synthesis", intra_synthesis), correction)
         return {**motion_streams, **streams}, prediction + residual_hat - RESIDUAL_OFFSET
 
     def check_streams(self, streams: dict, frame_type: str, size: tuple[int, int]) -> None:
@@ -267,7 +262,7 @@ class ResidualVideoCodec(VideoCodecBase):
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
         prediction = warp(ref, flow_hat)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
-        residual_hat = self._intra_decode(streams, qt, size, self._residual_synthesis64(side64, intra_synthesis),
+        residual_hat = self._intra_decode(streams, qt, size, getattr(side64, "residual_synthesis", intra_synthesis),
                                           correction)
         frame = prediction + residual_hat - RESIDUAL_OFFSET
         if show and self.post_filter is not None:
