@@ -284,6 +284,38 @@ def test_sprites_move_an_object_over_the_scene(trained):
         objective(1.5)
 
 
+def test_resample_current_makes_the_pair_equally_sharp(trained):
+    """--resample-current: the current frame of a synthetic pair is the crop resampled (bilinear)
+    at a sub-pixel offset drawn after the older frame's motion, so it is as blurred as the warped
+    older frame; the older frame is the same as without the flag."""
+    from licodec.codec.motion import warp
+    from licodec.train.trainer import TrainConfig
+    from licodec.train.video_objective import MARGIN, VideoObjective, synthetic_flow
+    from licodec.zoo import create_model
+
+    model = create_model("video-dcvc", pretrained=True, weights_dir=trained / "export")
+
+    def objective(resample):
+        cfg = TrainConfig(data="", out="", model="video-dcvc", crop=128, resample_current=resample, init="x")
+        return VideoObjective(model, cfg, torch.device("cpu"))
+
+    x = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    centre = (..., slice(MARGIN, 128 - MARGIN), slice(MARGIN, 128 - MARGIN))
+    plain, matched = objective(False).sequences(x, 4), objective(True).sequences(x, 4)
+    assert torch.equal(plain[0], matched[0]) and torch.equal(plain[1], x[centre])
+    g = objective(True)._generator(4)
+    synthetic_flow(2, 128, 128, g)  # the older frame's motion
+    shift = torch.rand(2, 2, 1, 1, generator=g)
+    assert ((shift > 0.05) & (shift < 0.95)).any()
+    assert torch.allclose(matched[1], warp(x, shift.expand(2, 2, 128, 128).contiguous())[centre], atol=1e-6)
+
+    def detail(f):  # energy of the horizontal differences: lower is blurrier
+        return float((f[..., 1:] - f[..., :-1]).square().mean())
+
+    assert detail(matched[1]) < 0.9 * detail(plain[1])
+    assert abs(detail(matched[1]) / detail(matched[0]) - 1) < abs(detail(plain[1]) / detail(plain[0]) - 1)
+
+
 def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the_residual_bytes():
     """A residual prior starts as the identity: the same bytes as without one. One that acts
     changes the residual's ``y`` stream only (motion, ``z`` and I-frames are as before), the

@@ -419,6 +419,10 @@ def _train(sub) -> None:
     vid.add_argument("--sprites", type=float, default=0.0, metavar="P",
                      help="share (0-1) of the synthetic pairs that also carry a moving object (a blob cut from "
                           "another crop, moved by its own motion), for motion edges and occlusions")
+    vid.add_argument("--resample-current", action="store_true",
+                     help="resample the current frame of each synthetic pair at a random sub-pixel offset "
+                          "(bilinear), as its previous frame is by its warp, so that the two are equally sharp "
+                          "(as consecutive frames of a real video are)")
 
     def run(args) -> int:
         from licodec.train.trainer import TrainConfig, train
@@ -461,7 +465,7 @@ def _train(sub) -> None:
                           adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
                           prior=args.prior, post_filter=args.post_filter,
                           residual_adapter=args.residual_adapter, video_data=args.video_data, p_chain=args.p_chain,
-                          sprites=args.sprites,
+                          sprites=args.sprites, resample_current=args.resample_current,
                           entropy_lr_mult=args.entropy_lr_mult, ema=args.ema, keep_every=args.keep_every)
         if args.video_data and not Path(args.video_data).is_dir():
             raise LicodecError(f"--video-data {args.video_data}: no such folder")

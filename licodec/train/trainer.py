@@ -105,6 +105,7 @@ class TrainConfig:
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
     sprites: float = 0.0  # share of synthetic P-frame pairs with a moving object over the scene
+    resample_current: bool = False  # synthetic pairs: the current frame resampled at a random sub-pixel offset too
     p_chain: int = 0  # P-frames coded by the model itself before the trained one (0: the reference is an I-frame)
     # weight averaging and kept checkpoints (any codec)
     ema: float = 0.0  # decay of an exponential moving average of the trained weights, exported instead of them; 0: off
@@ -198,6 +199,8 @@ def command_line(cfg: dict) -> str:
         parts.append("--post-filter")
     if cfg.get("residual_adapter"):
         parts.append("--residual-adapter")
+    if cfg.get("resample_current"):
+        parts.append("--resample-current")
     for key in ("adv_on_sample", "adv_detail", "adv_conditional"):
         if cfg.get(key):
             parts.append("--" + key.replace("_", "-"))

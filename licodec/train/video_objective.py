@@ -24,6 +24,12 @@ over the scene and moved by its own random motion (twice the scene's range; the 
 in the cut margin, so the replicated border never holds any of it). So the pairs have motion edges
 and occlusions as real video does, which smooth synthetic motion lacks (the idea of FlyingChairs,
 Dosovitskiy et al. 2015).
+With ``--resample-current`` the current frame of a synthetic sample is resampled too, by a random
+sub-pixel shift (bilinear, 0-1 px in x and y): every earlier frame is a bilinear warp, which blurs
+it, so otherwise each pair's reference is blurrier than its current frame, which consecutive frames
+of a real video are not. (A filter of the prediction trained on prediction MSE over the unmatched
+pairs learned to sharpen: +0.3 dB on them and -0.2 to -0.4 dB on BasketballPass; over the matched
+pairs it learned nothing, +-0.00 dB on both: docs/video.md.)
 With ``--prior`` (video-dvc, from ``--init`` weights) only the residual prior trains
 (:mod:`licodec.codec.residual_prior`; weights without one get a new one, which starts as the
 identity), everything else frozen, on the rate of the *rounded* residual latents (straight-through
@@ -164,6 +170,7 @@ class VideoObjective:
         self.clips = _clips(Path(root)) if root else []
         self.chain = int(getattr(cfg, "p_chain", 0))
         self.sprites = float(getattr(cfg, "sprites", 0.0))
+        self.resample_current = bool(getattr(cfg, "resample_current", False))
         if not 0 <= self.sprites <= 1:
             raise LicodecError(f"--sprites is a share of the pairs, from 0 to 1; got {self.sprites}")
         if self.chain < 0:
@@ -231,6 +238,9 @@ class VideoObjective:
                 frames.insert(0, (alpha * sprite + (1 - alpha) * background).clamp(0, 1))
             else:
                 frames.insert(0, warp(frames[0], synthetic_flow(b, h, w, g)).clamp(0, 1))
+        if self.resample_current:  # as sharp as the warped frames before it
+            shift = torch.rand(b, 2, 1, 1, generator=g).expand(b, 2, h, w)
+            frames[-1] = warp(frames[-1], shift.contiguous()).float().clamp(0, 1)
         m = MARGIN
         frames = [f[..., m : h - m, m : w - m].clone() for f in frames]
         if self.clips:
