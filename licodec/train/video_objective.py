@@ -240,7 +240,7 @@ class VideoObjective:
                 frames.insert(0, warp(frames[0], synthetic_flow(b, h, w, g)).clamp(0, 1))
         if self.resample_current:  # as sharp as the warped frames before it
             shift = torch.rand(b, 2, 1, 1, generator=g).expand(b, 2, h, w)
-            frames[-1] = warp(frames[-1], shift.contiguous()).float().clamp(0, 1)
+            frames[-1] = warp(frames[-1], shift).clamp(0, 1)
         m = MARGIN
         frames = [f[..., m : h - m, m : w - m].clone() for f in frames]
         if self.clips:
