@@ -111,19 +111,21 @@ def test_a_damaged_frame_is_reported_and_decoding_resumes_at_the_next_i_frame(co
 def test_encoded_with_two_threads_decodes_with_one_to_identical_frames(name, tmp_path):
     """Over a whole I-period of noise frames, the decoder at 1 thread rebuilds exactly the
     references the encoder built at 2 threads (float64 decoder side, 8-bit references), and shows
-    exactly the frames a decoder at 2 threads shows (video-dvc's post-filter and residual adapters
-    act here)."""
+    exactly the frames a decoder at 2 threads shows (video-dvc's post-filter, residual adapters
+    and flow refiner act here)."""
     code = _BUILD + f"""
 import sys, numpy as np, torch
 sys.path.insert(0, {str(tmp_path)!r})
 torch.set_num_threads(int(sys.argv[1]))
 from licodec.video import coding
 codec = build({name!r}, **{SMALL[name]!r})
-if {name!r} == "video-dvc":  # a post-filter and residual adapters that act
+if {name!r} == "video-dvc":  # a post-filter, residual adapters and a flow refiner that act
     codec.add_post_filter(4)
     codec.add_residual_adapter(2)
+    codec.add_flow_refiner(4)
     with torch.no_grad():
         torch.nn.init.normal_(codec.post_filter.net[-1].weight, std=0.05)
+        torch.nn.init.normal_(codec.flow_refiner.net[-1].weight, std=0.05)
         for branch in [*codec.residual_adapter.analysis, *codec.residual_adapter.synthesis]:
             torch.nn.init.normal_(branch[-1].weight, std=0.05)
     codec.refresh()
@@ -414,6 +416,40 @@ def test_residual_adapters_start_as_the_identity_and_the_decoder_follows_them():
     assert all(p.grad is None for p in fresh.residual_adapter.parameters())
     with pytest.raises(LicodecError, match="already has residual adapters"):
         fresh.add_residual_adapter(2)
+    # grown to a higher rank, they code the same bytes; they do not shrink
+    before = encode(fresh, frames)
+    fresh.grow_residual_adapter(5)
+    assert fresh.config.residual_adapter == 5 and fresh.residual_adapter.rank == 5
+    assert encode(fresh, frames) == before
+    with pytest.raises(LicodecError, match="below their rank"):
+        fresh.grow_residual_adapter(3)
+
+
+def test_flow_refiner_starts_as_the_identity_and_the_decoder_follows_it():
+    """A new flow refiner leaves every byte as it was. One that acts moves the flow the frame is
+    predicted with (its motion streams are as before, its residual's differ), and the decoder,
+    which refines the decoded flow as the encoder did, rebuilds the encoder's frames."""
+    frames = clip(3)
+    plain = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
+    fresh = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
+    fresh.load_state_dict(plain.state_dict())
+    fresh.refresh()
+    fresh.add_flow_refiner(4)
+    assert fresh.config.flow_refiner == 4
+    assert encode(plain, frames) == encode(fresh, frames)
+    with torch.no_grad():
+        torch.nn.init.normal_(fresh.flow_refiner.net[-1].weight, std=0.05)
+    fresh.refresh()
+    x = [torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255 for f in frames]
+    _, reference = plain.encode_frame(x[0], 3.0, None)
+    (p_plain, _), (p_refined, _) = plain.encode_frame(x[1], 3.0, reference), fresh.encode_frame(x[1], 3.0, reference)
+    assert [p_plain[k] == p_refined[k] for k in ("motion_z", "motion_y", "y")] == [True, True, False]
+    data, reference = encode(fresh, frames), None
+    for i, (frame, decoded) in enumerate(zip(x, coding.decompress(data, codec=fresh), strict=True)):
+        _, reference = fresh.encode_frame(frame, 3.0, None if i % 3 == 0 else reference)
+        assert np.array_equal(decoded.rgb, reference[0].permute(1, 2, 0).numpy()), i
+    with pytest.raises(LicodecError, match="already has a flow refiner"):
+        fresh.add_flow_refiner(4)
 
 
 def test_refinement_weighs_the_residual_at_the_prior_tables():
@@ -632,6 +668,45 @@ def test_residual_adapter_training_trains_the_adapters_alone(tmp_path, capsys):
     assert "one after the other" in capsys.readouterr().err
     assert main([a for a in common if a != "--residual-adapter"] + ["--steps", "3", "--out", str(tmp_path / "run")]) != 0
     assert "residual adapters" in capsys.readouterr().err
+
+
+def test_motion_and_flow_refiner_train_with_the_adapters(tmp_path, capsys):
+    """``--residual-adapter --prior --with-motion --flow-refiner`` trains the motion coder, the
+    adapters, the prior and a new flow refiner together (the post-filter stays as it was) and the
+    export codes; ``--with-motion``, ``--flow-refiner`` or ``--adapter-rank`` without
+    ``--residual-adapter`` is refused; ``--adapter-rank`` grows the weights' adapters."""
+    import json
+
+    from safetensors.torch import load_file
+
+    import licodec
+    from licodec.cli.main import main
+    from licodec.zoo import create_model
+
+    shipped = Path(licodec.__file__).parent / "zoo" / "weights" / "video-dvc"
+    common = _part_training_args(tmp_path, 6) + ["--init", str(shipped), "--prior"]
+    assert main(common + ["--residual-adapter", "--with-motion", "--flow-refiner", "--steps", "2",
+                          "--out", str(tmp_path / "run")]) == 0
+    export = tmp_path / "run" / "export"
+    meta = json.loads((export / "config.json").read_text())
+    assert meta["config"]["flow_refiner"] == 32 and "--with-motion --flow-refiner" in meta["training"]["command"]
+    trained, before = load_file(export / "model.safetensors"), _shipped_video_dvc().state_dict()
+    assert {k for k in trained if k not in before} == {k for k in trained if k.startswith("flow_refiner.")}
+    moved = {k.split(".")[0] for k in before if not torch.equal(trained[k], before[k].to(trained[k].dtype))}
+    assert {"motion_analysis", "flow_synthesis", "residual_adapter", "residual_prior"} <= moved
+    assert "post_filter" not in moved
+    assert trained["flow_refiner.net.6.weight"].abs().max() > 0  # the zero-initialised layer moved
+    codec = create_model("video-dvc", pretrained=True, weights_dir=export).eval()
+    decoded = list(coding.decompress(encode(codec, clip(3)), codec=codec))
+    assert len(decoded) == 3 and all(d.damage is None for d in decoded)
+    for flags in (["--with-motion"], ["--flow-refiner"], ["--adapter-rank", "12"]):
+        capsys.readouterr()
+        assert main(common + flags + ["--steps", "1", "--out", str(tmp_path / flags[0])]) != 0
+        assert "give --residual-adapter too" in capsys.readouterr().err
+    # --adapter-rank grows the shipped rank-8 adapters; the run records it
+    assert main(common + ["--residual-adapter", "--adapter-rank", "12", "--steps", "1", "--out", str(tmp_path / "grown")]) == 0
+    meta = json.loads((tmp_path / "grown" / "export" / "config.json").read_text())
+    assert meta["config"]["residual_adapter"] == 12 and "--adapter-rank 12" in meta["training"]["command"]
 
 
 def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):

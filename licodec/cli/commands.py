@@ -409,6 +409,16 @@ def _train(sub) -> None:
                           "that fit the image codec's transforms to residuals), all else frozen, on the P-frame's "
                           "rate (rounded latents) and its unfiltered distortion; adds rank-8 ones if they have "
                           "none. With --prior, the residual prior trains too")
+    vid.add_argument("--adapter-rank", type=int, default=0, metavar="R",
+                     help="video-dvc, with --residual-adapter: the adapters' rank; weights with adapters of a "
+                          "lower rank get theirs grown to R (the new ranks start at zero); default: their rank, "
+                          "or 8 for new ones")
+    vid.add_argument("--with-motion", action="store_true",
+                     help="video-dvc, with --residual-adapter: the motion coder trains too, on the same loss, "
+                          "so that motion and residual coding adapt to each other")
+    vid.add_argument("--flow-refiner", action="store_true",
+                     help="video-dvc, with --residual-adapter: the flow refiner (the decoded flow refined from "
+                          "the prediction it makes, at no bit) trains too; adds one if the weights have none")
     vid.add_argument("--video-data", default="",
                      help="folder of clips (folders of PNG frames) that give 30%% of the pairs, e.g. "
                           "../shared/data/video/vimeo_septuplet_samples")
@@ -464,7 +474,7 @@ def _train(sub) -> None:
                           adv_on_sample=args.adv_on_sample, disc_warmup=args.disc_warmup, rung=args.rung,
                           adv_detail=args.adv_detail, adv_conditional=args.adv_conditional,
                           prior=args.prior, post_filter=args.post_filter,
-                          residual_adapter=args.residual_adapter, video_data=args.video_data, p_chain=args.p_chain,
+                          residual_adapter=args.residual_adapter, with_motion=args.with_motion, adapter_rank=args.adapter_rank, flow_refiner=args.flow_refiner, video_data=args.video_data, p_chain=args.p_chain,
                           sprites=args.sprites, resample_current=args.resample_current,
                           entropy_lr_mult=args.entropy_lr_mult, ema=args.ema, keep_every=args.keep_every)
         if args.video_data and not Path(args.video_data).is_dir():

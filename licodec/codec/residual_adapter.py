@@ -20,6 +20,7 @@ Sizes: ``rank * (Cin * k * k + Cout + 1)`` parameters per convolution; for ``hyp
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
@@ -52,6 +53,28 @@ class ResidualAdapter(nn.Module):
             raise ValueError(f"rank must be at least 1, got {rank}")
         self.analysis = nn.ModuleList(_branch(m, rank) for m in g_a if isinstance(m, _CONVS))
         self.synthesis = nn.ModuleList(_branch(m, rank) for m in g_s if isinstance(m, _CONVS))
+
+    @property
+    def rank(self) -> int:
+        return self.analysis[0][0].out_channels
+
+    def grown(self, g_a: nn.Sequential, g_s: nn.Sequential, rank: int) -> "ResidualAdapter":
+        """A copy of rank ``rank`` (at least this one's) that computes exactly what this one does:
+        each branch keeps its ``D`` channels and ``U`` columns, the new ``D`` channels start as new
+        branches' do and the new ``U`` columns at zero."""
+        if rank < self.rank:
+            raise ValueError(f"adapters grow: rank {rank} is below their rank {self.rank}")
+        grown = ResidualAdapter(g_a, g_s, rank).to(self.analysis[0][0].weight.device)
+        with torch.no_grad():
+            for old, new in zip([*self.analysis, *self.synthesis], [*grown.analysis, *grown.synthesis], strict=True):
+                r = old[0].out_channels
+                if isinstance(old[0], nn.ConvTranspose2d):  # weight (in, out, k, k)
+                    new[0].weight[:, :r] = old[0].weight
+                else:
+                    new[0].weight[:r] = old[0].weight
+                new[1].weight[:, :r] = old[1].weight
+                new[1].bias.copy_(old[1].bias)
+        return grown
 
     def transforms(self, g_a: nn.Sequential, g_s: nn.Sequential) -> tuple[nn.Module, nn.Module]:
         """The adapted ``(g_a, g_s)`` (they share the image codec's frozen layers)."""

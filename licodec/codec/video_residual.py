@@ -27,7 +27,12 @@ which fit them to residuals; I-frames keep the image codec's own. They are train
 ``--prior``, together with the residual prior) on the P-frame's rate and unfiltered distortion
 (``licodec train --model video-dvc --init WEIGHTS --residual-adapter``).
 
-Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, warping, the
+With ``config.flow_refiner`` > 0 the decoded flow is refined from the prediction it makes (its
+edges drawn from the picture, :mod:`licodec.codec.flow_refiner`) and the frame predicted again with
+it; it costs no bit. It trains with the motion coder, the adapters and the prior (``licodec train
+--model video-dvc --init WEIGHTS --residual-adapter --prior --with-motion --flow-refiner``).
+
+Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, the flow refiner, warping, the
 residual prior and its analysis of the prediction, the intra codec's synthesis of I-frames and
 residuals, and the post-filter) runs in float64 at coding time and references are rounded to
 8 bits, so encoder and decoder rebuild the same references and choose the same tables at any
@@ -47,6 +52,7 @@ from torch import Tensor, nn
 
 from licodec.codec.base import CodecOutput, pad_to_multiple, quality_tensor
 from licodec.codec.context import SpaceChannelContextLatentCodec
+from licodec.codec.flow_refiner import FlowRefiner
 from licodec.codec.motion import warp
 from licodec.codec.post_filter import PostFilter
 from licodec.codec.residual_adapter import ResidualAdapter
@@ -67,11 +73,14 @@ class ResidualVideoConfig(VideoConfigBase):
     (:class:`~licodec.codec.post_filter.PostFilter`); 0: none; residual_adapter: the rank of the
     low-rank adapters that fit the image codec's transforms to residuals
     (:class:`~licodec.codec.residual_adapter.ResidualAdapter`); 0: none, residuals are coded with
-    the image codec's own transforms."""
+    the image codec's own transforms; flow_refiner: the width of the decoded flow's refiner
+    (:class:`~licodec.codec.flow_refiner.FlowRefiner`); 0: none, frames are predicted with the
+    decoded flow as it is."""
 
     residual_prior: int = 0
     post_filter: int = 0
     residual_adapter: int = 0
+    flow_refiner: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,6 +90,8 @@ class ResidualVideoConfig(VideoConfigBase):
             raise ValueError(f"post_filter must not be negative, got {self.post_filter}")
         if self.residual_adapter < 0:
             raise ValueError(f"residual_adapter must not be negative, got {self.residual_adapter}")
+        if self.flow_refiner < 0:
+            raise ValueError(f"flow_refiner must not be negative, got {self.flow_refiner}")
 
 
 class ResidualVideoCodec(VideoCodecBase):
@@ -106,6 +117,7 @@ class ResidualVideoCodec(VideoCodecBase):
         self.residual_prior = self._new_residual_prior() if c.residual_prior else None
         self.post_filter = PostFilter(c.post_filter, c.num_qualities) if c.post_filter else None
         self.residual_adapter = self._new_residual_adapter() if c.residual_adapter else None
+        self.flow_refiner = FlowRefiner(c.flow_refiner) if c.flow_refiner else None
 
     def _new_residual_prior(self) -> ResidualPrior:
         if not isinstance(self.intra.latent, SpaceChannelContextLatentCodec):
@@ -129,6 +141,22 @@ class ResidualVideoCodec(VideoCodecBase):
         identity (the image codec's own transforms, the same files as without them); the config
         then records them."""
         self._add_part("residual_adapter", "residual adapters", rank, self._new_residual_adapter)
+
+    def grow_residual_adapter(self, rank: int) -> None:
+        """Raise the residual adapters' rank to ``rank``: the new ranks start at zero, so the
+        files are the same as before (:meth:`ResidualAdapter.grown`); the config then records it."""
+        if self.residual_adapter is None:
+            raise LicodecError(f"{self.codec_id} has no residual adapters to grow")
+        if rank < self.residual_adapter.rank:
+            raise LicodecError(f"residual adapters grow: rank {rank} is below their rank {self.residual_adapter.rank}")
+        self.residual_adapter = self.residual_adapter.grown(self.intra.g_a, self.intra.g_s, rank)
+        self.config = dataclasses.replace(self.config, residual_adapter=int(rank))
+        self._decoder64 = None
+
+    def add_flow_refiner(self, width: int = 32) -> None:
+        """Give weights without a flow refiner a new one of width ``width``, which starts as the
+        identity (the same files as without it); the config then records it."""
+        self._add_part("flow_refiner", "a flow refiner", width, lambda: FlowRefiner(self.config.flow_refiner))
 
     def _new_residual_adapter(self) -> ResidualAdapter:
         return ResidualAdapter(self.intra.g_a, self.intra.g_s, self.config.residual_adapter)
@@ -175,7 +203,7 @@ class ResidualVideoCodec(VideoCodecBase):
         codec trains."""
         q = quality_tensor(quality, x.shape[0]).to(x.device)
         flow_hat, likelihoods = self._motion_forward(flow, q, self.flow_synthesis, coded_scales)
-        prediction = warp(reference, flow_hat)
+        flow_hat, prediction = self._predict(reference, flow_hat, self.flow_refiner)
         intra = self.intra
         gain, inv_gain = intra._gains(q)
         g_a, g_s = self._residual_transforms()
@@ -195,6 +223,16 @@ class ResidualVideoCodec(VideoCodecBase):
             x_hat = self.post_filter(x_hat, prediction, q)
         return CodecOutput(x_hat=x_hat, likelihoods=likelihoods, bits=bits, features=features)
 
+    @staticmethod
+    def _predict(reference: Tensor, flow_hat: Tensor, refiner: nn.Module | None) -> tuple[Tensor, Tensor]:
+        """The flow the frame is predicted with (``flow_hat``, refined if there is a ``refiner``)
+        and the prediction: ``reference`` warped by it."""
+        prediction = warp(reference, flow_hat)
+        if refiner is None:
+            return flow_hat, prediction
+        flow_hat = refiner(flow_hat, prediction)
+        return flow_hat, warp(reference, flow_hat)
+
     # -- coding -------------------------------------------------------------------
     def _decoder_side(self) -> nn.Module:
         side = nn.Module()  # not registered: the weights keep their names
@@ -203,6 +241,8 @@ class ResidualVideoCodec(VideoCodecBase):
             side.residual_prior = self.residual_prior
         if self.post_filter is not None:
             side.post_filter = self.post_filter
+        if self.flow_refiner is not None:
+            side.flow_refiner = self.flow_refiner
         if self.residual_adapter is not None:  # the adapted synthesis (with the image codec's layers)
             side.residual_synthesis = self._residual_transforms()[1]
         return side
@@ -238,7 +278,7 @@ class ResidualVideoCodec(VideoCodecBase):
         motion_streams, flow_hat = self._encode_motion(x, reference, qt, side64.flow_synthesis)
         padded_x, _ = pad_to_multiple(x.float(), self.stride)
         ref, _ = pad_to_multiple(reference.double() / 255, self.stride)
-        prediction = warp(ref, flow_hat)
+        flow_hat, prediction = self._predict(ref, flow_hat, getattr(side64, "flow_refiner", None))
         residual = (padded_x - prediction.float() + RESIDUAL_OFFSET).clamp(0, 1)
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
         streams = self.intra.compress_tile(residual, float(qt), effort, correction, self._residual_transforms())
@@ -260,7 +300,7 @@ class ResidualVideoCodec(VideoCodecBase):
         same tensor (float64, padded)."""
         side64, intra_synthesis = self._float64()
         flow_hat = self._decompress_motion(streams, qt, size, side64.flow_synthesis)
-        prediction = warp(ref, flow_hat)
+        flow_hat, prediction = self._predict(ref, flow_hat, getattr(side64, "flow_refiner", None))
         correction = self._residual_correction(side64, prediction, ref, flow_hat)
         residual_hat = self._intra_decode(streams, qt, size, getattr(side64, "residual_synthesis", intra_synthesis),
                                           correction)

@@ -101,6 +101,9 @@ class TrainConfig:
     prior: bool = False
     post_filter: bool = False  # video-dvc: train only the P-frames' post-filter (with --prior, both)
     residual_adapter: bool = False  # video-dvc: train only the residual adapters (with --prior, both)
+    with_motion: bool = False  # video-dvc: with --residual-adapter, the motion coder trains too
+    adapter_rank: int = 0  # video-dvc, with --residual-adapter: the adapters' rank (grown to it; 0: theirs, or 8 if new)
+    flow_refiner: bool = False  # video-dvc: with --residual-adapter, the flow refiner trains too (added if none)
     # video codecs (licodec.train.video_objective)
     video_data: str = ""  # folders of PNG frames (real clips) for a share of the P-frame pairs; "" synthetic only
     entropy_lr_mult: float = 1.0  # learning rate of the hyper-latents' factorized densities, times lr
@@ -185,7 +188,8 @@ def command_line(cfg: dict) -> str:
              "align_steps": "--align-steps", "channel_steps": "--channel-steps", "align_weight": "--align-weight",
              "channel_weight": "--channel-weight", "adv_start": "--adv-start", "adv_weight": "--adv-weight", "disc_warmup": "--disc-warmup",
              "rung": "--rung", "video_data": "--video-data", "p_chain": "--p-chain", "sprites": "--sprites",
-             "entropy_lr_mult": "--entropy-lr-mult", "ema": "--ema", "keep_every": "--keep-every"}
+             "entropy_lr_mult": "--entropy-lr-mult", "ema": "--ema", "keep_every": "--keep-every",
+             "adapter_rank": "--adapter-rank"}
     for key, flag in flags.items():
         if key not in cfg:
             continue
@@ -199,6 +203,10 @@ def command_line(cfg: dict) -> str:
         parts.append("--post-filter")
     if cfg.get("residual_adapter"):
         parts.append("--residual-adapter")
+    if cfg.get("with_motion"):
+        parts.append("--with-motion")
+    if cfg.get("flow_refiner"):
+        parts.append("--flow-refiner")
     if cfg.get("resample_current"):
         parts.append("--resample-current")
     for key in ("adv_on_sample", "adv_detail", "adv_conditional"):
@@ -366,7 +374,9 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
             raise LicodecError(f"{ckpt_path} {what} a learned prior alone (--prior), unlike this run; "
                                "use --restart or another --out")
         for key, flag, part in (("post_filter", "--post-filter", "the post-filter"),
-                                ("residual_adapter", "--residual-adapter", "the residual adapters")):
+                                ("residual_adapter", "--residual-adapter", "the residual adapters"),
+                                ("with_motion", "--with-motion", "the motion coder with them"),
+                                ("flow_refiner", "--flow-refiner", "a flow refiner")):
             if ckpt["train_config"].get(key, False) != getattr(cfg, key):
                 what = "trains" if ckpt["train_config"].get(key, False) else "does not train"
                 raise LicodecError(f"{ckpt_path} {what} {part} ({flag}), unlike this run; "

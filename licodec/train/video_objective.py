@@ -43,10 +43,17 @@ shown (filtered) frame (the rate does not depend on it); with ``--prior`` as wel
 on its own term of the loss. A chain's references (``--p-chain``) are unfiltered, as in coding. Without ``--post-filter`` a filter, if any, stays frozen.
 With ``--residual-adapter`` (video-dvc, from ``--init`` weights) only the residual adapters train
 (:mod:`licodec.codec.residual_adapter`; weights without them get new ones of rank
-``RESIDUAL_ADAPTER_RANK``, which start as the identity), on the rate of the rounded residual
+``RESIDUAL_ADAPTER_RANK``, or ``--adapter-rank``, which start as the identity; ``--adapter-rank``
+above their rank grows the weights' own), on the rate of the rounded residual
 latents (straight-through, as the coder pays it) and the distortion of the *unfiltered* frame (the
 next reference; a post-filter, if any, stays frozen); with ``--prior`` as well, the residual prior
-trains too. Not with ``--post-filter``: the two train on different frames' distortion.
+trains too. Not with ``--post-filter``: the two train on different frames' distortion. With
+``--with-motion`` as well, the motion coder (and its hyperprior's tables) trains too, on the same
+loss, so that motion and residual coding adapt to each other (trained alone over new pairs, the
+motion coder lost to the adapters and prior it was no longer matched with: docs/video.md). With
+``--flow-refiner`` as well (with ``--residual-adapter``), the flow refiner trains too
+(:mod:`licodec.codec.flow_refiner`; weights without one get a new one of width
+``FLOW_REFINER_WIDTH``, which starts as the identity).
 Loss per pair: ``lambda(q) * 255^2 * MSE(x_hat, x) + bpp`` (frame and motion bits), plus for the
 first ``WARMUP_STEPS`` steps of a run from random weights (not with ``--init``)
 ``0.1 * lambda(q) * 255^2 * MSE(warp(ref, flow_hat), x)``, which teaches the motion coder what a good prediction needs before the context takes over (DVC's
@@ -73,6 +80,7 @@ WARMUP_STEPS = 2000
 RESIDUAL_PRIOR_WIDTH = 96  # the width of a new residual prior (--prior): 0.21 M parameters
 POST_FILTER_WIDTH = 24  # the width of a new post-filter (--post-filter): 13.2 k parameters
 RESIDUAL_ADAPTER_RANK = 8  # the rank of new residual adapters (--residual-adapter): 0.16 M parameters
+FLOW_REFINER_WIDTH = 32  # the width of a new flow refiner (--flow-refiner): 50.7 k parameters
 MARGIN = 32  # pixels cut on each side of a synthetic pair
 REAL_SHARE = 0.3  # share of pairs from real clips when --video-data is given
 
@@ -137,6 +145,17 @@ class VideoObjective:
         self.prior_only = bool(cfg.prior)
         self.filter_only = bool(getattr(cfg, "post_filter", False))
         self.adapter_only = bool(getattr(cfg, "residual_adapter", False))
+        self.with_motion = bool(getattr(cfg, "with_motion", False))
+        self.refiner = bool(getattr(cfg, "flow_refiner", False))
+        rank = int(getattr(cfg, "adapter_rank", 0))
+        if rank and not self.adapter_only:
+            raise LicodecError("--adapter-rank sets the rank of the residual adapters: give --residual-adapter too")
+        if self.with_motion and not self.adapter_only:
+            raise LicodecError("--with-motion trains the motion coder beside the residual adapters: give "
+                               "--residual-adapter too (without both, the motion coder trains alone)")
+        if self.refiner and not self.adapter_only:
+            raise LicodecError("--flow-refiner trains the flow refiner beside the residual adapters: give "
+                               "--residual-adapter too")
         if self.filter_only and self.adapter_only:
             raise LicodecError("--post-filter trains on the shown frame, --residual-adapter on the unfiltered one: "
                                "train them one after the other")
@@ -154,11 +173,15 @@ class VideoObjective:
         if self.filter_only and model.post_filter is None:
             model.add_post_filter(POST_FILTER_WIDTH)
         if self.adapter_only and model.residual_adapter is None:
-            model.add_residual_adapter(RESIDUAL_ADAPTER_RANK)
-        if self.prior_only or self.filter_only or self.adapter_only:
+            model.add_residual_adapter(rank or RESIDUAL_ADAPTER_RANK)
+        elif rank and rank != model.residual_adapter.rank:
+            model.grow_residual_adapter(rank)
+        if self.refiner and model.flow_refiner is None:
+            model.add_flow_refiner(FLOW_REFINER_WIDTH)
+        if (self.prior_only or self.filter_only or self.adapter_only) and not self.with_motion:
             model.requires_grad_(False)
         for part, wanted in (("residual_prior", self.prior_only), ("post_filter", self.filter_only),
-                             ("residual_adapter", self.adapter_only)):
+                             ("residual_adapter", self.adapter_only), ("flow_refiner", self.refiner)):
             if getattr(model, part, None) is not None:  # each trains only with its own flag
                 getattr(model, part).requires_grad_(wanted)
         inner = cfg.crop - 2 * MARGIN
@@ -309,8 +332,8 @@ class VideoObjective:
         return {}
 
     def aux_loss(self, model):
-        if self.prior_only or self.filter_only or self.adapter_only:  # the motion coder's tables stay
-            return None
+        if (self.prior_only or self.filter_only or self.adapter_only) and not self.with_motion:
+            return None  # the motion coder's tables stay
         return sum(m.z_model.loss() for m in model.children() if hasattr(m, "z_model"))
 
     def log_record(self, current: dict) -> dict:
@@ -322,7 +345,8 @@ class VideoObjective:
 
     def state_dict(self) -> dict:
         return {"video": True, "prior": self.prior_only, "post_filter": self.filter_only,
-                "residual_adapter": self.adapter_only}
+                "residual_adapter": self.adapter_only, "with_motion": self.with_motion,
+                "flow_refiner": self.refiner}
 
     def load_state_dict(self, state: dict | None) -> None:
         if state is not None and not state.get("video"):
