@@ -674,7 +674,8 @@ def test_motion_and_flow_refiner_train_with_the_adapters(tmp_path, capsys):
     """``--residual-adapter --prior --with-motion --flow-refiner`` trains the motion coder, the
     adapters, the prior and a new flow refiner together (the post-filter stays as it was) and the
     export codes; ``--with-motion``, ``--flow-refiner`` or ``--adapter-rank`` without
-    ``--residual-adapter`` is refused; ``--adapter-rank`` grows the weights' adapters."""
+    ``--residual-adapter`` is refused; ``--adapter-rank`` grows the weights' adapters, and a resumed
+    run refuses another rank."""
     import json
 
     from safetensors.torch import load_file
@@ -707,6 +708,9 @@ def test_motion_and_flow_refiner_train_with_the_adapters(tmp_path, capsys):
     assert main(common + ["--residual-adapter", "--adapter-rank", "12", "--steps", "1", "--out", str(tmp_path / "grown")]) == 0
     meta = json.loads((tmp_path / "grown" / "export" / "config.json").read_text())
     assert meta["config"]["residual_adapter"] == 12 and "--adapter-rank 12" in meta["training"]["command"]
+    capsys.readouterr()  # a resumed run refuses another rank
+    assert main(common + ["--residual-adapter", "--adapter-rank", "16", "--steps", "2", "--out", str(tmp_path / "grown")]) != 0
+    assert "--adapter-rank 12, not 16" in capsys.readouterr().err
 
 
 def test_training_refuses_a_crop_without_its_margin(tmp_path, capsys):

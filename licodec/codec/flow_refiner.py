@@ -11,9 +11,10 @@ then predicted again with the refined flow; no bit is spent on it (the guided up
 motion, as in joint image-flow filtering, e.g. Hui et al. 2016, "Depth Map Super-Resolution by
 Deep Multi-Scale Guidance", ECCV).
 
-Its last layer starts at zero, so a new refiner is exactly the identity. It trains with the motion
-coder and the residual's adapters and prior (``licodec train --model video-dvc --init WEIGHTS
---residual-adapter --prior --with-motion --flow-refiner``), on the P-frame's rate and distortion.
+Its last layer starts at zero, so a new refiner is exactly the identity. It trains with the
+residual's adapters (``licodec train --model video-dvc --init WEIGHTS --residual-adapter
+--flow-refiner``, with ``--prior`` and ``--with-motion`` if wanted), on the P-frame's rate and
+distortion; measured, it did not pay (docs/video.md).
 
 Network: the prediction (centred) and the flow (in units of ``FLOW_UNIT`` pixels), 4x4
 pixel-unshuffled (80 channels at a quarter of the resolution), then

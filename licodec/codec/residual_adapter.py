@@ -64,7 +64,8 @@ class ResidualAdapter(nn.Module):
         branches' do and the new ``U`` columns at zero."""
         if rank < self.rank:
             raise ValueError(f"adapters grow: rank {rank} is below their rank {self.rank}")
-        grown = ResidualAdapter(g_a, g_s, rank).to(self.analysis[0][0].weight.device)
+        w = self.analysis[0][0].weight
+        grown = ResidualAdapter(g_a, g_s, rank).to(device=w.device, dtype=w.dtype)
         with torch.no_grad():
             for old, new in zip([*self.analysis, *self.synthesis], [*grown.analysis, *grown.synthesis], strict=True):
                 r = old[0].out_channels

@@ -29,8 +29,8 @@ which fit them to residuals; I-frames keep the image codec's own. They are train
 
 With ``config.flow_refiner`` > 0 the decoded flow is refined from the prediction it makes (its
 edges drawn from the picture, :mod:`licodec.codec.flow_refiner`) and the frame predicted again with
-it; it costs no bit. It trains with the motion coder, the adapters and the prior (``licodec train
---model video-dvc --init WEIGHTS --residual-adapter --prior --with-motion --flow-refiner``).
+it; it costs no bit. It trains with the adapters (``licodec train --model video-dvc --init WEIGHTS
+--residual-adapter --flow-refiner``).
 
 Determinism: as for :mod:`licodec.codec.video`, the decoder side (flow synthesis, the flow refiner, warping, the
 residual prior and its analysis of the prediction, the intra codec's synthesis of I-frames and
@@ -102,8 +102,8 @@ class ResidualVideoCodec(VideoCodecBase):
     in [0, 1] (multiples of 64) against ``reference`` (a decoded frame, same shape) with the
     encoder's flow ``(B, 2, H, W)`` (pixels); returns x_hat, the likelihoods of ``motion_y,
     motion_z`` and of the residual's ``y, z``, and bits per frame. Only the motion coder, the
-    residual prior and the post-filter have parameters; gradients reach the first two through
-    the frozen residual coder.
+    residual prior, the post-filter, the residual adapters and the flow refiner have parameters;
+    gradients reach all but the post-filter through the frozen residual coder.
     Coding: :meth:`encode_frame` / :meth:`decode_frame`, one frame given the previous decoded one.
     """
 
@@ -203,7 +203,8 @@ class ResidualVideoCodec(VideoCodecBase):
         codec trains."""
         q = quality_tensor(quality, x.shape[0]).to(x.device)
         flow_hat, likelihoods = self._motion_forward(flow, q, self.flow_synthesis, coded_scales)
-        flow_hat, prediction = self._predict(reference, flow_hat, self.flow_refiner)
+        with torch.autocast(device_type=x.device.type, enabled=False):  # the refiner codes in float64
+            flow_hat, prediction = self._predict(reference.float(), flow_hat.float(), self.flow_refiner)
         intra = self.intra
         gain, inv_gain = intra._gains(q)
         g_a, g_s = self._residual_transforms()

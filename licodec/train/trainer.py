@@ -381,6 +381,10 @@ def _train(cfg: TrainConfig, resume: bool, rank: int, world_size: int, device: t
                 what = "trains" if ckpt["train_config"].get(key, False) else "does not train"
                 raise LicodecError(f"{ckpt_path} {what} {part} ({flag}), unlike this run; "
                                    "use --restart or another --out")
+        if ckpt["train_config"].get("adapter_rank", 0) != cfg.adapter_rank:
+            raise LicodecError(f"{ckpt_path} trains residual adapters of --adapter-rank "
+                               f"{ckpt['train_config'].get('adapter_rank', 0)}, not {cfg.adapter_rank}; "
+                               "use --restart or another --out")
         load_trainable_state(model, ckpt["model"])
         if distiller is not None:
             distiller.load_state_dict(ckpt["distill"])

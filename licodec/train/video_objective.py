@@ -49,7 +49,7 @@ latents (straight-through, as the coder pays it) and the distortion of the *unfi
 next reference; a post-filter, if any, stays frozen); with ``--prior`` as well, the residual prior
 trains too. Not with ``--post-filter``: the two train on different frames' distortion. With
 ``--with-motion`` as well, the motion coder (and its hyperprior's tables) trains too, on the same
-loss, so that motion and residual coding adapt to each other (trained alone over new pairs, the
+loss (its own rate with additive noise, as it trained alone), so that motion and residual coding adapt to each other (trained alone over new pairs, the
 motion coder lost to the adapters and prior it was no longer matched with: docs/video.md). With
 ``--flow-refiner`` as well (with ``--residual-adapter``), the flow refiner trains too
 (:mod:`licodec.codec.flow_refiner`; weights without one get a new one of width
@@ -80,7 +80,7 @@ WARMUP_STEPS = 2000
 RESIDUAL_PRIOR_WIDTH = 96  # the width of a new residual prior (--prior): 0.21 M parameters
 POST_FILTER_WIDTH = 24  # the width of a new post-filter (--post-filter): 13.2 k parameters
 RESIDUAL_ADAPTER_RANK = 8  # the rank of new residual adapters (--residual-adapter): 0.16 M parameters
-FLOW_REFINER_WIDTH = 32  # the width of a new flow refiner (--flow-refiner): 50.7 k parameters
+FLOW_REFINER_WIDTH = 32  # the width of a new flow refiner (--flow-refiner): 50.8 k parameters
 MARGIN = 32  # pixels cut on each side of a synthetic pair
 REAL_SHARE = 0.3  # share of pairs from real clips when --video-data is given
 
