@@ -324,11 +324,7 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
     decoder, which needs it to read ``y``, rebuilds the encoder's frames, and those are the very
     frames of the codec without a prior: the prior rescales the scales, never the means."""
     frames = clip(3)
-    small = {**SMALL["video-dvc"], "residual_prior": 0}
-    plain = build("video-dvc", **small)  # noqa: F821
-    fresh = build("video-dvc", **small)  # noqa: F821
-    fresh.load_state_dict(plain.state_dict())  # the first build also drew the intra codec's initialisation
-    fresh.refresh()
+    plain, fresh = _twins(residual_prior=0)
     fresh.add_residual_prior(8)
     assert fresh.config.residual_prior == 8 and fresh.residual_prior is not None
     assert encode(plain, frames) == encode(fresh, frames)
@@ -352,15 +348,23 @@ def test_a_new_residual_prior_changes_nothing_and_a_trained_one_changes_only_the
         fresh.add_residual_prior(8)
 
 
+def _twins(**changes):
+    """Two small video-dvc codecs (``SMALL``'s config with ``changes``) with the same weights, the
+    second to be given a new part."""
+    small = {**SMALL["video-dvc"], **changes}
+    plain = build("video-dvc", **small)  # noqa: F821
+    fresh = build("video-dvc", **small)  # noqa: F821
+    fresh.load_state_dict(plain.state_dict())  # the first build also drew the intra codec's initialisation
+    fresh.refresh()
+    return plain, fresh
+
+
 def test_a_post_filter_changes_only_the_shown_p_frames():
     """A post-filter starts as the identity. One that acts changes no byte of the file and no
     reference (encoder and decoder keep the unfiltered frames), shows every P-frame filtered (the
     prediction it sees is the decoder's) and every I-frame as decoded."""
     frames = clip(4)
-    plain = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
-    fresh = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
-    fresh.load_state_dict(plain.state_dict())
-    fresh.refresh()
+    plain, fresh = _twins()
     fresh.add_post_filter(6)
     assert fresh.config.post_filter == 6 and fresh.post_filter is not None
     data = encode(plain, frames, i_period=4)
@@ -391,10 +395,7 @@ def test_residual_adapters_start_as_the_identity_and_the_decoder_follows_them():
     residual with them, rebuilds the encoder's frames, at effort 0 and at effort 2 (which refines
     the latents through the adapted transforms and leaves the adapters without gradients)."""
     frames = clip(3)
-    plain = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
-    fresh = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
-    fresh.load_state_dict(plain.state_dict())
-    fresh.refresh()
+    plain, fresh = _twins()
     fresh.add_residual_adapter(2)
     assert fresh.config.residual_adapter == 2 and len(fresh.residual_adapter.analysis) == 4
     assert encode(plain, frames) == encode(fresh, frames)
@@ -430,10 +431,7 @@ def test_flow_refiner_starts_as_the_identity_and_the_decoder_follows_it():
     predicted with (its motion streams are as before, its residual's differ), and the decoder,
     which refines the decoded flow as the encoder did, rebuilds the encoder's frames."""
     frames = clip(3)
-    plain = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
-    fresh = build("video-dvc", **SMALL["video-dvc"])  # noqa: F821
-    fresh.load_state_dict(plain.state_dict())
-    fresh.refresh()
+    plain, fresh = _twins()
     fresh.add_flow_refiner(4)
     assert fresh.config.flow_refiner == 4
     assert encode(plain, frames) == encode(fresh, frames)
