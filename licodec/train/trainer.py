@@ -197,19 +197,8 @@ def command_line(cfg: dict) -> str:
             parts += [flag, str(cfg[key])]
     if not cfg["bf16"]:
         parts.append("--no-bf16")
-    if cfg.get("prior"):
-        parts.append("--prior")
-    if cfg.get("post_filter"):
-        parts.append("--post-filter")
-    if cfg.get("residual_adapter"):
-        parts.append("--residual-adapter")
-    if cfg.get("with_motion"):
-        parts.append("--with-motion")
-    if cfg.get("flow_refiner"):
-        parts.append("--flow-refiner")
-    if cfg.get("resample_current"):
-        parts.append("--resample-current")
-    for key in ("adv_on_sample", "adv_detail", "adv_conditional"):
+    for key in ("prior", "post_filter", "residual_adapter", "with_motion", "flow_refiner", "resample_current",
+                "adv_on_sample", "adv_detail", "adv_conditional"):
         if cfg.get(key):
             parts.append("--" + key.replace("_", "-"))
     if cfg.get("compile"):
